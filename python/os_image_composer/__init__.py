@@ -1,0 +1,1 @@
+"""Compose bootable Linux OS images from YAML templates, with verified, reusable caches."""

@@ -1,0 +1,1 @@
+//! Global configuration, image templates and embedded provider definitions.
