@@ -1,1 +1,83 @@
 """The pytest plugin of os-image-composer: fixtures for loopback repositories and images."""
+
+# ---------------------------------------------------------------------------------------------
+# Signed loopback Debian repositories
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from os_image_composer.testing.debrepo import BuiltRepo, GpgKey, RepoSpec, build_repo
+from os_image_composer.testing.httpserver import RepoServer
+
+
+@dataclass(frozen=True)
+class RepoKeyFiles:
+    """The public key that signs a served repository, in both export formats."""
+
+    asc: Path
+    gpg: Path
+    fingerprint: str
+    signing_fingerprint: str
+
+
+@dataclass(frozen=True)
+class ServedRepo:
+    """A built repository and the server that serves its root directory."""
+
+    built: BuiltRepo
+    key: RepoKeyFiles
+    server: RepoServer
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def root(self) -> Path:
+        return self.built.root
+
+
+DebianRepoFactory = Callable[..., ServedRepo]
+
+
+@pytest.fixture(scope="session")
+def gpg_key(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GpgKey]:
+    """Generate an ed25519 key with a signing subkey, once per test session."""
+    key = GpgKey.generate(tmp_path_factory.mktemp("gnupg"))
+    yield key
+    key.stop_agent()
+
+
+@pytest.fixture
+def debian_repo_factory(
+    gpg_key: GpgKey, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DebianRepoFactory]:
+    """Return `make(spec, key=None, **build_opts) -> ServedRepo`, which builds and serves a repo.
+
+    `key` defaults to `gpg_key`. `build_opts` go to `build_repo`. The servers stop at teardown.
+    """
+    servers: list[RepoServer] = []
+
+    def make(spec: RepoSpec, key: GpgKey | None = None, **build_opts: Any) -> ServedRepo:
+        signing_key = key or gpg_key
+        root = tmp_path_factory.mktemp("repo")
+        key_dir = tmp_path_factory.mktemp("repo-key")
+        built = build_repo(root, spec, signing_key, **build_opts)
+        key_files = RepoKeyFiles(
+            asc=signing_key.export_armored(key_dir / "repo-key.asc"),
+            gpg=signing_key.export_binary(key_dir / "repo-key.gpg"),
+            fingerprint=signing_key.fingerprint,
+            signing_fingerprint=signing_key.signing_fingerprint,
+        )
+        server = RepoServer(root).start()
+        servers.append(server)
+        return ServedRepo(built=built, key=key_files, server=server)
+
+    yield make
+    for server in servers:
+        server.stop()
+
