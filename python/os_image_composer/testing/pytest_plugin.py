@@ -12,6 +12,7 @@ import pytest
 
 from os_image_composer.testing.debrepo import BuiltRepo, GpgKey, RepoSpec, build_repo
 from os_image_composer.testing.httpserver import RepoServer
+from os_image_composer.testing.mirror import KEYRING, MirrorError, MirrorServer, prepare_mirror
 
 
 @dataclass(frozen=True)
@@ -81,3 +82,44 @@ def debian_repo_factory(
     for server in servers:
         server.stop()
 
+
+# ---------------------------------------------------------------------------------------------
+# Mirror of real Debian bookworm packages
+
+
+@dataclass(frozen=True)
+class DebianMirror:
+    """A prepared mirror of real Debian bookworm packages and the server that serves it.
+
+    `url` is the repository URL for an apt source line, `root` the mirror folder (it contains
+    debian/ and manifest.json), `keyring` the Debian archive keyring that signs its InRelease,
+    and `packages` maps each package name in the pool to its version.
+    """
+
+    url: str
+    root: Path
+    keyring: Path
+    packages: dict[str, str]
+    server: MirrorServer
+
+
+@pytest.fixture(scope="session")
+def debian_mirror() -> Iterator[DebianMirror]:
+    """Prepare the cached mirror of real Debian packages and serve it on 127.0.0.1.
+
+    The folder is $OIC_MIRROR_DIR or /var/cache/os-image-composer-testdata/debian-bookworm. A
+    cold run downloads about 155 MB with apt-get download, and later runs re-hash the cached
+    files. Tests that use this fixture are marked slow.
+    """
+    try:
+        info = prepare_mirror()
+    except MirrorError as error:
+        pytest.fail(f"cannot prepare the Debian mirror: {error}", pytrace=False)
+    with MirrorServer(info.root) as server:
+        yield DebianMirror(
+            url=server.url,
+            root=info.root,
+            keyring=KEYRING,
+            packages=info.packages,
+            server=server,
+        )
