@@ -1,1 +1,28 @@
-"""Compose bootable Linux OS images from YAML templates, with verified, reusable caches."""
+"""Compose bootable Linux OS images from YAML templates, with verified, reusable caches.
+
+The Rust core does the work; this package holds typed classes over it, the command line
+(`os-image-composer`, also `python -m os_image_composer`) and a pytest plugin.
+"""
+
+from os_image_composer._native import __version__
+from os_image_composer.config import Config, Setting
+from os_image_composer.errors import (
+    ComposerError,
+    ComposerWarning,
+    ConfigError,
+    TemplateError,
+    TemplateIssue,
+)
+from os_image_composer.template import ImageTemplate
+
+__all__ = [
+    "ComposerError",
+    "ComposerWarning",
+    "Config",
+    "ConfigError",
+    "ImageTemplate",
+    "Setting",
+    "TemplateError",
+    "TemplateIssue",
+    "__version__",
+]

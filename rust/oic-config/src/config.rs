@@ -35,11 +35,18 @@ pub enum ConfigError {
     #[error("Configuration file `{}` not found: check the path given to --config", path.display())]
     NotFound { path: PathBuf },
     #[error("Failed to read configuration file `{}`: {source}", path.display())]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Invalid(Diagnostics),
     #[error("Invalid value `{value}` for {flag}: {message}")]
-    InvalidFlag { flag: &'static str, value: String, message: String },
+    InvalidFlag {
+        flag: &'static str,
+        value: String,
+        message: String,
+    },
 }
 
 /// Where a setting's value came from.
@@ -69,7 +76,10 @@ pub struct Setting<T> {
 
 impl<T> Setting<T> {
     fn default(value: T) -> Self {
-        Self { value, origin: Origin::Default }
+        Self {
+            value,
+            origin: Origin::Default,
+        }
     }
 }
 
@@ -120,7 +130,10 @@ impl Lookup {
             candidates.push(dir.join("os-image-composer").join("config.yml"));
         }
         candidates.push(PathBuf::from(SYSTEM_FILE));
-        Self { explicit, candidates }
+        Self {
+            explicit,
+            candidates,
+        }
     }
 
     /// Returns the file to read: the explicit one, or the first candidate that exists.
@@ -161,8 +174,10 @@ impl Default for Config {
 pub fn load(lookup: &Lookup, overrides: &Overrides) -> Result<Config, ConfigError> {
     let mut config = Config::default();
     if let Some(path) = lookup.find()? {
-        let bytes =
-            std::fs::read(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+        let bytes = yaml::read_limited(&path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
         read_file(&mut config, &bytes, &path).map_err(ConfigError::Invalid)?;
         config.file = Some(path);
     }
@@ -170,14 +185,22 @@ pub fn load(lookup: &Lookup, overrides: &Overrides) -> Result<Config, ConfigErro
     Ok(config)
 }
 
-const CONFIG_KEYS: &[&str] =
-    &["cache_dir", "work_dir", "temp_dir", "workers", "logging", "providers"];
+const CONFIG_KEYS: &[&str] = &[
+    "cache_dir",
+    "work_dir",
+    "temp_dir",
+    "workers",
+    "logging",
+    "providers",
+];
 
 /// Reads a configuration file's settings into `config`.
 pub fn read_file(config: &mut Config, bytes: &[u8], path: &Path) -> Result<(), Diagnostics> {
     let source: Arc<str> = Arc::from(path.display().to_string());
     let base_dir = absolute_parent(path);
-    let Some(root) = yaml::parse_bytes(bytes, &source)? else { return Ok(()) };
+    let Some(root) = yaml::parse_bytes(bytes, &source)? else {
+        return Ok(());
+    };
 
     let mut diagnostics = Diagnostics::default();
     let Some(map) = MapReader::open(&root, "", CONFIG_KEYS, &mut diagnostics) else {
@@ -211,7 +234,10 @@ pub fn read_file(config: &mut Config, bytes: &[u8], path: &Path) -> Result<(), D
 }
 
 fn absolute_parent(path: &Path) -> PathBuf {
-    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::path::absolute(parent).unwrap_or_else(|_| parent.to_path_buf())
 }
 
@@ -225,48 +251,87 @@ fn path_setting(value: &Spanned<String>, base_dir: &Path) -> Setting<PathBuf> {
 fn read_workers(config: &mut Config, workers: &Spanned<i64>, diagnostics: &mut Diagnostics) {
     match u32::try_from(workers.value) {
         Ok(value @ 1..=MAX_WORKERS) => {
-            config.workers = Setting { value, origin: Origin::File(workers.loc.clone()) };
+            config.workers = Setting {
+                value,
+                origin: Origin::File(workers.loc.clone()),
+            };
         }
         _ => {
-            let message = format!("Invalid value {}: workers must be 1 to {MAX_WORKERS}", workers.value);
+            let message = format!(
+                "Invalid value {}: workers must be 1 to {MAX_WORKERS}",
+                workers.value
+            );
             diagnostics.push(&workers.loc, "workers", message);
         }
     }
 }
 
-fn read_logging(config: &mut Config, node: &yaml::Node, base_dir: &Path, diagnostics: &mut Diagnostics) {
+fn read_logging(
+    config: &mut Config,
+    node: &yaml::Node,
+    base_dir: &Path,
+    diagnostics: &mut Diagnostics,
+) {
     let Some(map) = MapReader::open(node, "logging", &["level", "file"], diagnostics) else {
         return;
     };
     if let Some(level) = map.string("level", diagnostics) {
         match check_log_level(&level.value) {
-            Ok(value) => config.log_level = Setting { value, origin: Origin::File(level.loc) },
+            Ok(value) => {
+                config.log_level = Setting {
+                    value,
+                    origin: Origin::File(level.loc),
+                }
+            }
             Err(message) => diagnostics.push(&level.loc, "logging.level", message),
         }
     }
     if let Some(file) = map.string("file", diagnostics) {
         let setting = path_setting(&file, base_dir);
-        config.log_file = Setting { value: Some(setting.value), origin: setting.origin };
+        config.log_file = Setting {
+            value: Some(setting.value),
+            origin: setting.origin,
+        };
     }
 }
 
-fn read_providers(config: &mut Config, node: &yaml::Node, base_dir: &Path, diagnostics: &mut Diagnostics) {
+fn read_providers(
+    config: &mut Config,
+    node: &yaml::Node,
+    base_dir: &Path,
+    diagnostics: &mut Diagnostics,
+) {
     let ids = provider::provider_ids();
-    let Some(map) = MapReader::open(node, "providers", &ids, diagnostics) else { return };
+    let Some(map) = MapReader::open(node, "providers", &ids, diagnostics) else {
+        return;
+    };
     for id in ids {
-        let Some(provider_node) = map.get(id) else { continue };
+        let Some(provider_node) = map.get(id) else {
+            continue;
+        };
         let path = map.path_of(id);
-        let Some(entry) = MapReader::open(provider_node, &path, &["repositories"], diagnostics) else {
+        let Some(entry) = MapReader::open(provider_node, &path, &["repositories"], diagnostics)
+        else {
             continue;
         };
         let repositories = entry.list("repositories", diagnostics, |node, path, d| {
             provider::read_repository(node, path, Some(base_dir), d)
         });
         if entry.get("repositories").is_none() {
-            diagnostics.push(&provider_node.loc, &entry.path_of("repositories"), "Missing required key");
+            diagnostics.push(
+                &provider_node.loc,
+                &entry.path_of("repositories"),
+                "Missing required key",
+            );
         }
         let origin = Origin::File(provider_node.loc.clone());
-        config.providers.insert(id.to_owned(), ProviderOverride { repositories, origin });
+        config.providers.insert(
+            id.to_owned(),
+            ProviderOverride {
+                repositories,
+                origin,
+            },
+        );
     }
 }
 
@@ -275,7 +340,10 @@ fn check_log_level(level: &str) -> Result<String, String> {
     if LOG_LEVELS.contains(&lower.as_str()) {
         Ok(lower)
     } else {
-        Err(format!("Invalid log level `{level}`: use one of {}", LOG_LEVELS.join(", ")))
+        Err(format!(
+            "Invalid log level `{level}`: use one of {}",
+            LOG_LEVELS.join(", ")
+        ))
     }
 }
 
@@ -296,15 +364,25 @@ fn apply_overrides(config: &mut Config, overrides: &Overrides) -> Result<(), Con
         config.temp_dir = setting;
     }
     if let Some(setting) = flag_path(&overrides.log_file, "--log-file") {
-        config.log_file = Setting { value: Some(setting.value), origin: setting.origin };
+        config.log_file = Setting {
+            value: Some(setting.value),
+            origin: setting.origin,
+        };
     }
     if let Some(workers) = overrides.workers {
         if !(1..=MAX_WORKERS).contains(&workers) {
             let message = format!("workers must be 1 to {MAX_WORKERS}");
             let value = workers.to_string();
-            return Err(ConfigError::InvalidFlag { flag: "--workers", value, message });
+            return Err(ConfigError::InvalidFlag {
+                flag: "--workers",
+                value,
+                message,
+            });
         }
-        config.workers = Setting { value: workers, origin: Origin::Flag("--workers") };
+        config.workers = Setting {
+            value: workers,
+            origin: Origin::Flag("--workers"),
+        };
     }
     if let Some(level) = &overrides.log_level {
         let value = check_log_level(level).map_err(|message| ConfigError::InvalidFlag {
@@ -312,7 +390,10 @@ fn apply_overrides(config: &mut Config, overrides: &Overrides) -> Result<(), Con
             value: level.clone(),
             message,
         })?;
-        config.log_level = Setting { value, origin: Origin::Flag("--log-level") };
+        config.log_level = Setting {
+            value,
+            origin: Origin::Flag("--log-level"),
+        };
     }
     Ok(())
 }
@@ -331,9 +412,21 @@ impl Config {
     pub fn entries(&self) -> Vec<(String, String, String)> {
         let path = |setting: &Setting<PathBuf>| setting.value.display().to_string();
         let mut entries = vec![
-            ("cache_dir".to_owned(), path(&self.cache_dir), self.cache_dir.origin.to_string()),
-            ("work_dir".to_owned(), path(&self.work_dir), self.work_dir.origin.to_string()),
-            ("temp_dir".to_owned(), path(&self.temp_dir), self.temp_dir.origin.to_string()),
+            (
+                "cache_dir".to_owned(),
+                path(&self.cache_dir),
+                self.cache_dir.origin.to_string(),
+            ),
+            (
+                "work_dir".to_owned(),
+                path(&self.work_dir),
+                self.work_dir.origin.to_string(),
+            ),
+            (
+                "temp_dir".to_owned(),
+                path(&self.temp_dir),
+                self.temp_dir.origin.to_string(),
+            ),
             (
                 "workers".to_owned(),
                 self.workers.value.to_string(),
@@ -346,12 +439,19 @@ impl Config {
             ),
             (
                 "logging.file".to_owned(),
-                self.log_file.value.as_ref().map_or("none".to_owned(), |p| p.display().to_string()),
+                self.log_file
+                    .value
+                    .as_ref()
+                    .map_or("none".to_owned(), |p| p.display().to_string()),
                 self.log_file.origin.to_string(),
             ),
         ];
         for (id, replacement) in &self.providers {
-            let names: Vec<_> = replacement.repositories.iter().map(|r| r.name.as_str()).collect();
+            let names: Vec<_> = replacement
+                .repositories
+                .iter()
+                .map(|r| r.name.as_str())
+                .collect();
             let key = format!("providers.{id}.repositories");
             entries.push((key, names.join(", "), replacement.origin.to_string()));
         }
@@ -404,7 +504,11 @@ mod tests {
 
     fn read(text: &str) -> Result<Config, Diagnostics> {
         let mut config = Config::default();
-        read_file(&mut config, text.as_bytes(), Path::new("/etc/oic/config.yml"))?;
+        read_file(
+            &mut config,
+            text.as_bytes(),
+            Path::new("/etc/oic/config.yml"),
+        )?;
         Ok(config)
     }
 
@@ -413,7 +517,10 @@ mod tests {
         let config = read("cache_dir: cache\nwork_dir: /abs/work\n").unwrap();
         assert_eq!(config.cache_dir.value, PathBuf::from("/etc/oic/cache"));
         assert_eq!(config.work_dir.value, PathBuf::from("/abs/work"));
-        assert_eq!(config.cache_dir.origin.to_string(), "/etc/oic/config.yml:1:12");
+        assert_eq!(
+            config.cache_dir.origin.to_string(),
+            "/etc/oic/config.yml:1:12"
+        );
         assert_eq!(config.temp_dir.origin, Origin::Default);
     }
 
@@ -430,7 +537,10 @@ mod tests {
     fn workers_out_of_range() {
         for text in ["workers: 0\n", "workers: 101\n", "workers: -3\n"] {
             let error = read(text).unwrap_err().to_string();
-            assert!(error.contains("workers must be 1 to 100"), "{text}: {error}");
+            assert!(
+                error.contains("workers must be 1 to 100"),
+                "{text}: {error}"
+            );
         }
         assert_eq!(read("workers: 100\n").unwrap().workers.value, 100);
     }
@@ -441,10 +551,15 @@ mod tests {
         let config = read(text).unwrap();
         let provider = config.provider("debian-debian12-x86_64").unwrap();
         assert_eq!(provider.repositories.len(), 1);
-        assert_eq!(provider.repositories[0].url.as_deref(), Some("http://127.0.0.1:8080/debian"));
+        assert_eq!(
+            provider.repositories[0].url.as_deref(),
+            Some("http://127.0.0.1:8080/debian")
+        );
         assert_eq!(
             provider.repositories[0].keys,
-            [provider::KeyRef::Path(PathBuf::from("/etc/oic/keys/debian.gpg"))]
+            [provider::KeyRef::Path(PathBuf::from(
+                "/etc/oic/keys/debian.gpg"
+            ))]
         );
     }
 
@@ -453,7 +568,10 @@ mod tests {
         let error = read("providers:\n  debian-debian13-x86_64:\n    repositories: []\n")
             .unwrap_err()
             .to_string();
-        assert!(error.contains("providers.debian-debian13-x86_64: Unknown key"), "{error}");
+        assert!(
+            error.contains("providers.debian-debian13-x86_64: Unknown key"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -462,13 +580,19 @@ mod tests {
         let error = read(text).unwrap_err().to_string();
         assert!(error.contains("gpgCheck: false"), "{error}");
         let opted_out = text.replace("url:", "gpgCheck: false\n        url:");
-        assert!(!read(&opted_out).unwrap().providers["debian-debian12-x86_64"].repositories[0].gpg_check);
+        assert!(
+            !read(&opted_out).unwrap().providers["debian-debian12-x86_64"].repositories[0]
+                .gpg_check
+        );
     }
 
     #[test]
     fn flags_override_file() {
         let mut config = read("workers: 4\n").unwrap();
-        let overrides = Overrides { workers: Some(12), ..Overrides::default() };
+        let overrides = Overrides {
+            workers: Some(12),
+            ..Overrides::default()
+        };
         apply_overrides(&mut config, &overrides).unwrap();
         assert_eq!(config.workers.value, 12);
         assert_eq!(config.workers.origin, Origin::Flag("--workers"));
@@ -476,7 +600,10 @@ mod tests {
 
     #[test]
     fn missing_explicit_file_is_an_error() {
-        let lookup = Lookup { explicit: Some(PathBuf::from("/nonexistent/x.yml")), candidates: vec![] };
+        let lookup = Lookup {
+            explicit: Some(PathBuf::from("/nonexistent/x.yml")),
+            candidates: vec![],
+        };
         let error = load(&lookup, &Overrides::default()).unwrap_err();
         assert!(matches!(error, ConfigError::NotFound { .. }));
     }

@@ -15,7 +15,11 @@ pub struct Loc {
 
 impl Loc {
     pub fn new(source: &Arc<str>, line: usize, column: usize) -> Self {
-        Self { source: Arc::clone(source), line, column }
+        Self {
+            source: Arc::clone(source),
+            line,
+            column,
+        }
     }
 }
 
@@ -50,7 +54,11 @@ pub struct Diagnostics(Vec<Diagnostic>);
 
 impl Diagnostics {
     pub fn push(&mut self, loc: &Loc, path: &str, message: impl Into<String>) {
-        self.0.push(Diagnostic { loc: loc.clone(), path: path.to_owned(), message: message.into() });
+        self.0.push(Diagnostic {
+            loc: loc.clone(),
+            path: path.to_owned(),
+            message: message.into(),
+        });
     }
 
     pub fn extend(&mut self, other: Diagnostics) {
@@ -72,7 +80,11 @@ impl Diagnostics {
     /// Sorts by file, line and column so that a report reads top to bottom.
     pub fn sort(&mut self) {
         self.0.sort_by(|a, b| {
-            (&a.loc.source, a.loc.line, a.loc.column).cmp(&(&b.loc.source, b.loc.line, b.loc.column))
+            (&a.loc.source, a.loc.line, a.loc.column).cmp(&(
+                &b.loc.source,
+                b.loc.line,
+                b.loc.column,
+            ))
         });
     }
 

@@ -32,7 +32,9 @@ fn inline(value: &Value) -> String {
 
 fn key_text(key: &str) -> String {
     let plain = !key.is_empty()
-        && key.chars().all(|c| c.is_ascii_alphanumeric() || "_-./".contains(c))
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-./".contains(c))
         && !key.starts_with(['-', '.']);
     if plain {
         key.to_owned()
@@ -104,7 +106,9 @@ mod tests {
             "number": 3
         });
         let text = to_yaml(&value);
-        let node = crate::yaml::parse_str(&text, &Arc::from("t")).unwrap().unwrap();
+        let node = crate::yaml::parse_str(&text, &Arc::from("t"))
+            .unwrap()
+            .unwrap();
         assert_eq!(node_to_json(&node), value, "{text}");
     }
 
@@ -122,7 +126,10 @@ mod tests {
             }
             Y::Seq(items) => Value::Array(items.iter().map(node_to_json).collect()),
             Y::Map(entries) => Value::Object(
-                entries.iter().map(|(k, v)| (k.name.clone(), node_to_json(v))).collect(),
+                entries
+                    .iter()
+                    .map(|(k, v)| (k.name.clone(), node_to_json(v)))
+                    .collect(),
             ),
         }
     }

@@ -30,7 +30,10 @@ pub enum TemplateError {
     #[error("Template `{}` not found", path.display())]
     NotFound { path: PathBuf },
     #[error("Failed to read template `{}`: {source}", path.display())]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Invalid(Diagnostics),
 }
@@ -46,12 +49,19 @@ pub struct CheckedTemplate {
 
 /// Reads, merges and checks a template file. `config` supplies replacement repositories.
 pub fn check_template_file(path: &Path, config: &Config) -> Result<CheckedTemplate, TemplateError> {
-    let bytes = match fs_err::read(path) {
+    let bytes = match yaml::read_limited(path) {
         Ok(bytes) => bytes,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            return Err(TemplateError::NotFound { path: path.to_path_buf() });
+            return Err(TemplateError::NotFound {
+                path: path.to_path_buf(),
+            });
         }
-        Err(source) => return Err(TemplateError::Read { path: path.to_path_buf(), source }),
+        Err(source) => {
+            return Err(TemplateError::Read {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
     };
     let source: Arc<str> = Arc::from(path.display().to_string());
     let base_dir = std::path::absolute(path)
@@ -68,7 +78,9 @@ pub fn check_template_bytes(
     config: &Config,
 ) -> Result<CheckedTemplate, TemplateError> {
     let (user, mut diagnostics) = template::read_template_partial(bytes, source, base_dir);
-    let Some(user) = user else { return Err(TemplateError::Invalid(diagnostics)) };
+    let Some(user) = user else {
+        return Err(TemplateError::Invalid(diagnostics));
+    };
 
     let Some(provider) = provider_of(&user, config) else {
         // Without a known provider there is no default template: check the user's file alone.
@@ -86,7 +98,12 @@ pub fn check_template_bytes(
     diagnostics.sort();
 
     match layout {
-        Some(layout) if diagnostics.is_empty() => Ok(CheckedTemplate { user, merged, provider, layout }),
+        Some(layout) if diagnostics.is_empty() => Ok(CheckedTemplate {
+            user,
+            merged,
+            provider,
+            layout,
+        }),
         _ => Err(TemplateError::Invalid(diagnostics)),
     }
 }
@@ -97,7 +114,8 @@ fn without_repeats(checks: Diagnostics, reading: &Diagnostics) -> Diagnostics {
     let mut kept = Diagnostics::default();
     for check in checks.into_vec() {
         let repeated = reading.iter().any(|read| {
-            !read.path.is_empty() && (check.path == read.path || check.path.starts_with(&format!("{}.", read.path)))
+            !read.path.is_empty()
+                && (check.path == read.path || check.path.starts_with(&format!("{}.", read.path)))
         });
         if !repeated {
             kept.push(&check.loc, &check.path, check.message);
@@ -120,8 +138,14 @@ fn provider_of(template: &ImageTemplate, config: &Config) -> Option<Provider> {
 /// Reads a provider's default template.
 pub fn default_template(provider: &Provider) -> ImageTemplate {
     let source = provider::default_template_source(&provider.id);
-    template::read_template(provider.default_template.as_bytes(), &source, None)
-        .unwrap_or_else(|diagnostics| panic!("default template of {} is invalid:\n{diagnostics}", provider.id))
+    template::read_template(provider.default_template.as_bytes(), &source, None).unwrap_or_else(
+        |diagnostics| {
+            panic!(
+                "default template of {} is invalid:\n{diagnostics}",
+                provider.id
+            )
+        },
+    )
 }
 
 /// Renders a template as YAML.

@@ -58,7 +58,9 @@ fn merge_system_config(default: SystemConfig, user: SystemConfig) -> SystemConfi
             boot_type: user.bootloader.boot_type.or(default.bootloader.boot_type),
             provider: user.bootloader.provider.or(default.bootloader.provider),
         },
-        users: merge_by_key(default.users, user.users, |u: &User| text_key(u.name.as_ref())),
+        users: merge_by_key(default.users, user.users, |u: &User| {
+            text_key(u.name.as_ref())
+        }),
         additional_files: merge_by_key(
             default.additional_files,
             user.additional_files,
@@ -79,7 +81,10 @@ fn combine_unique(
 ) -> Vec<Spanned<String>> {
     let mut combined: Vec<Spanned<String>> = Vec::with_capacity(default.len() + user.len());
     for package in default.into_iter().chain(user) {
-        if !combined.iter().any(|existing| existing.value == package.value) {
+        if !combined
+            .iter()
+            .any(|existing| existing.value == package.value)
+        {
             combined.push(package);
         }
     }
@@ -91,8 +96,11 @@ fn combine_unique(
 fn merge_by_key<T>(default: Vec<T>, user: Vec<T>, key: impl Fn(&T) -> Option<String>) -> Vec<T> {
     let mut merged = default;
     for entry in user {
-        let position = key(&entry)
-            .and_then(|wanted| merged.iter().position(|existing| key(existing) == Some(wanted.clone())));
+        let position = key(&entry).and_then(|wanted| {
+            merged
+                .iter()
+                .position(|existing| key(existing) == Some(wanted.clone()))
+        });
         match position {
             Some(index) => merged[index] = entry,
             None => merged.push(entry),
@@ -116,14 +124,22 @@ mod tests {
         let default = template("systemConfig:\n  packages: [a, b]\n");
         let user = template("systemConfig:\n  packages: [b, c]\n");
         let merged = merge(default, user);
-        let names: Vec<_> = merged.system_config.packages.iter().map(|p| p.value.as_str()).collect();
+        let names: Vec<_> = merged
+            .system_config
+            .packages
+            .iter()
+            .map(|p| p.value.as_str())
+            .collect();
         assert_eq!(names, ["a", "b", "c"]);
     }
 
     #[test]
     fn users_merge_by_name() {
-        let default = template("systemConfig:\n  users:\n    - {name: a, shell: /bin/sh}\n    - {name: b}\n");
-        let user = template("systemConfig:\n  users:\n    - {name: a, shell: /bin/bash}\n    - {name: c}\n");
+        let default =
+            template("systemConfig:\n  users:\n    - {name: a, shell: /bin/sh}\n    - {name: b}\n");
+        let user = template(
+            "systemConfig:\n  users:\n    - {name: a, shell: /bin/bash}\n    - {name: c}\n",
+        );
         let merged = merge(default, user);
         let users = &merged.system_config.users;
         assert_eq!(users.len(), 3);
@@ -133,7 +149,8 @@ mod tests {
 
     #[test]
     fn disk_is_replaced_whole() {
-        let default = template("disk:\n  size: 4GiB\n  partitions:\n    - {id: a}\n    - {id: b}\n");
+        let default =
+            template("disk:\n  size: 4GiB\n  partitions:\n    - {id: a}\n    - {id: b}\n");
         let user = template("disk:\n  size: 8GiB\n  partitions:\n    - {id: c}\n");
         let disk = merge(default, user).disk.unwrap();
         assert_eq!(disk.size.unwrap().value, "8GiB");
@@ -142,7 +159,8 @@ mod tests {
 
     #[test]
     fn files_merge_by_destination() {
-        let default = template("systemConfig:\n  additionalFiles:\n    - {local: a, final: /etc/x}\n");
+        let default =
+            template("systemConfig:\n  additionalFiles:\n    - {local: a, final: /etc/x}\n");
         let user = template("systemConfig:\n  additionalFiles:\n    - {local: b, final: /etc/x}\n");
         let files = merge(default, user).system_config.additional_files;
         assert_eq!(files.len(), 1);
@@ -160,7 +178,9 @@ mod tests {
 
     #[test]
     fn kernel_packages_replace_defaults() {
-        let default = template("systemConfig:\n  kernel:\n    packages: [linux-image-amd64]\n    cmdline: quiet\n");
+        let default = template(
+            "systemConfig:\n  kernel:\n    packages: [linux-image-amd64]\n    cmdline: quiet\n",
+        );
         let user = template("systemConfig:\n  kernel:\n    packages: [linux-image-rt-amd64]\n");
         let kernel = merge(default, user).system_config.kernel;
         assert_eq!(kernel.packages.len(), 1);

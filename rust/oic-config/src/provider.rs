@@ -87,7 +87,7 @@ pub struct Provider {
     pub dist: String,
     pub arch: String,
     pub package_format: PackageFormat,
-    /// The architecture name the package format uses, such as `amd64` for Debian on x86_64.
+    /// The architecture name the package format uses, such as `amd64` for Debian on `x86_64`.
     pub package_arch: String,
     pub repositories: Vec<Repository>,
     pub essential: EssentialSet,
@@ -144,7 +144,10 @@ pub fn provider_ids() -> Vec<&'static str> {
 
 /// Returns the bytes of an embedded key file.
 pub fn embedded_key(name: &str) -> Option<&'static [u8]> {
-    EMBEDDED_KEYS.iter().find(|(key, _)| *key == name).map(|(_, bytes)| *bytes)
+    EMBEDDED_KEYS
+        .iter()
+        .find(|(key, _)| *key == name)
+        .map(|(_, bytes)| *bytes)
 }
 
 /// Loads an embedded provider by id. Returns `None` for an unknown id.
@@ -177,7 +180,9 @@ fn read_provider(embedded: &Embedded, source: &Arc<str>) -> Result<Provider, Dia
     ];
     let map = MapReader::open(&root, "", &keys, &mut diagnostics).expect("definition is a mapping");
     let text = |key: &str, diagnostics: &mut Diagnostics| {
-        map.string(key, diagnostics).map(|s| s.value).unwrap_or_default()
+        map.string(key, diagnostics)
+            .map(|s| s.value)
+            .unwrap_or_default()
     };
     let package_format = match text("packageFormat", &mut diagnostics).as_str() {
         "rpm" => PackageFormat::Rpm,
@@ -193,14 +198,14 @@ fn read_provider(embedded: &Embedded, source: &Arc<str>) -> Result<Provider, Dia
         repositories: map.list("repositories", &mut diagnostics, |node, path, d| {
             read_repository(node, path, None, d)
         }),
-        essential: map
-            .get("essential")
-            .map(|node| read_essential(node, &mut diagnostics))
-            .unwrap_or_else(|| EssentialSet {
+        essential: map.get("essential").map_or_else(
+            || EssentialSet {
                 essential_field: false,
                 priorities: Vec::new(),
                 packages: Vec::new(),
-            }),
+            },
+            |node| read_essential(node, &mut diagnostics),
+        ),
         build_tools: values(map.strings("buildTools", &mut diagnostics)),
         default_template: embedded.default_template,
     };
@@ -213,9 +218,12 @@ fn read_provider(embedded: &Embedded, source: &Arc<str>) -> Result<Provider, Dia
 
 fn read_essential(node: &Node, diagnostics: &mut Diagnostics) -> EssentialSet {
     let keys = ["essentialField", "priorities", "packages"];
-    let map = MapReader::open(node, "essential", &keys, diagnostics).expect("essential is a mapping");
+    let map =
+        MapReader::open(node, "essential", &keys, diagnostics).expect("essential is a mapping");
     EssentialSet {
-        essential_field: map.boolean("essentialField", diagnostics).is_some_and(|b| b.value),
+        essential_field: map
+            .boolean("essentialField", diagnostics)
+            .is_some_and(|b| b.value),
         priorities: values(map.strings("priorities", diagnostics)),
         packages: values(map.strings("packages", diagnostics)),
     }
@@ -253,21 +261,26 @@ pub fn read_repository(
     check_location(&map, url.as_ref(), local.as_ref(), diagnostics);
 
     let keys = map.strings("keys", diagnostics);
-    let gpg_check = map.boolean("gpgCheck", diagnostics).map_or(true, |b| b.value);
+    let gpg_check = map.boolean("gpgCheck", diagnostics).is_none_or(|b| b.value);
     if gpg_check && keys.is_empty() {
         let message = "Repository has no `keys`: name its signing keys, or set `gpgCheck: false` \
                        to skip signature checks for it";
         diagnostics.push(&map.loc, &map.path_of("keys"), message);
     }
 
-    let priority = map.integer("priority", diagnostics).map_or(500, |p| p.value);
+    let priority = map
+        .integer("priority", diagnostics)
+        .map_or(500, |p| p.value);
     Some(Repository {
         name: name.value,
         url: url.map(|url| url.value.trim_end_matches('/').to_owned()),
         path: local.map(|local| resolve(base_dir, &local.value)),
         suite: map.string("suite", diagnostics).map(|s| s.value),
         components: values(map.strings("components", diagnostics)),
-        keys: keys.iter().map(|key| key_ref(&key.value, base_dir)).collect(),
+        keys: keys
+            .iter()
+            .map(|key| key_ref(&key.value, base_dir))
+            .collect(),
         priority,
         gpg_check,
         allow_packages: values(map.strings("allowPackages", diagnostics)),
@@ -301,10 +314,14 @@ fn check_location(
 /// Checks that a repository URL uses a supported scheme and has a host.
 pub fn check_url(url: &str) -> Result<(), String> {
     let Some((scheme, rest)) = url.split_once("://") else {
-        return Err(format!("Invalid URL `{url}`: expected http://, https:// or file://"));
+        return Err(format!(
+            "Invalid URL `{url}`: expected http://, https:// or file://"
+        ));
     };
     if !matches!(scheme, "http" | "https" | "file") {
-        return Err(format!("Unsupported URL scheme `{scheme}` in `{url}`: use http, https or file"));
+        return Err(format!(
+            "Unsupported URL scheme `{scheme}` in `{url}`: use http, https or file"
+        ));
     }
     if scheme != "file" && rest.split('/').next().is_none_or(str::is_empty) {
         return Err(format!("Invalid URL `{url}`: the host is missing"));
@@ -337,7 +354,10 @@ pub fn resolve(base_dir: Option<&Path>, path: &str) -> PathBuf {
 pub fn provider_for(os: &str, dist: &str, arch: &str) -> Result<Provider, String> {
     let id = format!("{os}-{dist}-{arch}");
     load_provider(&id).ok_or_else(|| {
-        format!("No provider `{id}`: known providers are {}", provider_ids().join(", "))
+        format!(
+            "No provider `{id}`: known providers are {}",
+            provider_ids().join(", ")
+        )
     })
 }
 
@@ -355,7 +375,10 @@ mod tests {
         for id in provider_ids() {
             let provider = load_provider(id).unwrap();
             assert_eq!(provider.id, id);
-            assert_eq!(format!("{}-{}-{}", provider.os, provider.dist, provider.arch), id);
+            assert_eq!(
+                format!("{}-{}-{}", provider.os, provider.dist, provider.arch),
+                id
+            );
             assert!(!provider.repositories.is_empty(), "{id}");
         }
     }
@@ -376,9 +399,15 @@ mod tests {
     #[test]
     fn debian_provider_has_security_suite() {
         let provider = load_provider("debian-debian12-x86_64").unwrap();
-        let suites: Vec<_> =
-            provider.repositories.iter().filter_map(|r| r.suite.as_deref()).collect();
-        assert_eq!(suites, ["bookworm", "bookworm-updates", "bookworm-security"]);
+        let suites: Vec<_> = provider
+            .repositories
+            .iter()
+            .filter_map(|r| r.suite.as_deref())
+            .collect();
+        assert_eq!(
+            suites,
+            ["bookworm", "bookworm-updates", "bookworm-security"]
+        );
         assert_eq!(provider.package_format, PackageFormat::Deb);
         assert_eq!(provider.package_arch, "amd64");
     }

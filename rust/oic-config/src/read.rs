@@ -60,10 +60,18 @@ impl<'n> MapReader<'n> {
 
         for (key, _) in entries {
             if !allowed.contains(&key.name.as_str()) {
-                diagnostics.push(&key.loc, &child(path, &key.name), unknown_key_message(key, allowed));
+                diagnostics.push(
+                    &key.loc,
+                    &child(path, &key.name),
+                    unknown_key_message(key, allowed),
+                );
             }
         }
-        Some(Self { entries, path: path.to_owned(), loc: node.loc.clone() })
+        Some(Self {
+            entries,
+            path: path.to_owned(),
+            loc: node.loc.clone(),
+        })
     }
 
     /// Returns the node under `key`, if present and not null.
@@ -80,7 +88,12 @@ impl<'n> MapReader<'n> {
     }
 
     /// Reports a required key that is missing.
-    pub fn require<T>(&self, key: &str, value: Option<T>, diagnostics: &mut Diagnostics) -> Option<T> {
+    pub fn require<T>(
+        &self,
+        key: &str,
+        value: Option<T>,
+        diagnostics: &mut Diagnostics,
+    ) -> Option<T> {
         if value.is_none() && self.get(key).is_none() {
             diagnostics.push(&self.loc, &self.path_of(key), "Missing required key");
         }
@@ -88,19 +101,24 @@ impl<'n> MapReader<'n> {
     }
 
     pub fn string(&self, key: &str, diagnostics: &mut Diagnostics) -> Option<Spanned<String>> {
-        self.get(key).and_then(|node| string(node, &self.path_of(key), diagnostics))
+        self.get(key)
+            .and_then(|node| string(node, &self.path_of(key), diagnostics))
     }
 
     pub fn integer(&self, key: &str, diagnostics: &mut Diagnostics) -> Option<Spanned<i64>> {
-        self.get(key).and_then(|node| integer(node, &self.path_of(key), diagnostics))
+        self.get(key)
+            .and_then(|node| integer(node, &self.path_of(key), diagnostics))
     }
 
     pub fn boolean(&self, key: &str, diagnostics: &mut Diagnostics) -> Option<Spanned<bool>> {
-        self.get(key).and_then(|node| boolean(node, &self.path_of(key), diagnostics))
+        self.get(key)
+            .and_then(|node| boolean(node, &self.path_of(key), diagnostics))
     }
 
     pub fn strings(&self, key: &str, diagnostics: &mut Diagnostics) -> Vec<Spanned<String>> {
-        self.list(key, diagnostics, |node, path, diagnostics| string(node, path, diagnostics))
+        self.list(key, diagnostics, |node, path, diagnostics| {
+            string(node, path, diagnostics)
+        })
     }
 
     /// Reads a list under `key`, converting each item with `read`.
@@ -110,10 +128,16 @@ impl<'n> MapReader<'n> {
         diagnostics: &mut Diagnostics,
         mut read: impl FnMut(&'n Node, &str, &mut Diagnostics) -> Option<T>,
     ) -> Vec<T> {
-        let Some(node) = self.get(key) else { return Vec::new() };
+        let Some(node) = self.get(key) else {
+            return Vec::new();
+        };
         let path = self.path_of(key);
         let Value::Seq(items) = &node.value else {
-            diagnostics.push(&node.loc, &path, format!("Expected a list, found {}", node.kind()));
+            diagnostics.push(
+                &node.loc,
+                &path,
+                format!("Expected a list, found {}", node.kind()),
+            );
             return Vec::new();
         };
         items
@@ -132,7 +156,11 @@ fn unknown_key_message(key: &Key, allowed: &[&str]) -> String {
         .filter(|(distance, _)| *distance <= 2 || key.name.eq_ignore_ascii_case(allowed[0]));
     match closest {
         Some((_, candidate)) => format!("Unknown key `{}`: did you mean `{candidate}`?", key.name),
-        None => format!("Unknown key `{}`: expected one of {}", key.name, allowed.join(", ")),
+        None => format!(
+            "Unknown key `{}`: expected one of {}",
+            key.name,
+            allowed.join(", ")
+        ),
     }
 }
 
@@ -166,7 +194,11 @@ pub fn string(node: &Node, path: &str, diagnostics: &mut Diagnostics) -> Option<
 
 /// Reads a plain scalar as a decimal integer.
 pub fn integer(node: &Node, path: &str, diagnostics: &mut Diagnostics) -> Option<Spanned<i64>> {
-    if let Value::Scalar { text, quoted: false } = &node.value {
+    if let Value::Scalar {
+        text,
+        quoted: false,
+    } = &node.value
+    {
         if let Ok(value) = text.replace('_', "").parse::<i64>() {
             return Some(Spanned::new(value, node.loc.clone()));
         }
@@ -175,14 +207,22 @@ pub fn integer(node: &Node, path: &str, diagnostics: &mut Diagnostics) -> Option
         Value::Scalar { text, .. } => format!("`{text}`"),
         _ => node.kind().to_owned(),
     };
-    diagnostics.push(&node.loc, path, format!("Expected an integer, found {found}"));
+    diagnostics.push(
+        &node.loc,
+        path,
+        format!("Expected an integer, found {found}"),
+    );
     None
 }
 
 /// Reads `true` or `false`. YAML 1.1 spellings such as `yes` are rejected with a hint, because
 /// YAML 1.2 reads them as strings and the two readings would disagree.
 pub fn boolean(node: &Node, path: &str, diagnostics: &mut Diagnostics) -> Option<Spanned<bool>> {
-    if let Value::Scalar { text, quoted: false } = &node.value {
+    if let Value::Scalar {
+        text,
+        quoted: false,
+    } = &node.value
+    {
         match text.as_str() {
             "true" | "True" | "TRUE" => return Some(Spanned::new(true, node.loc.clone())),
             "false" | "False" | "FALSE" => return Some(Spanned::new(false, node.loc.clone())),
@@ -193,7 +233,11 @@ pub fn boolean(node: &Node, path: &str, diagnostics: &mut Diagnostics) -> Option
         Value::Scalar { text, .. } => format!("`{text}`"),
         _ => node.kind().to_owned(),
     };
-    diagnostics.push(&node.loc, path, format!("Expected true or false, found {found}"));
+    diagnostics.push(
+        &node.loc,
+        path,
+        format!("Expected true or false, found {found}"),
+    );
     None
 }
 
@@ -203,14 +247,21 @@ mod tests {
     use std::sync::Arc;
 
     fn tree(text: &str) -> Node {
-        crate::yaml::parse_str(text, &Arc::from("t.yml")).unwrap().unwrap()
+        crate::yaml::parse_str(text, &Arc::from("t.yml"))
+            .unwrap()
+            .unwrap()
     }
 
     #[test]
     fn unknown_key_suggests_closest() {
         let node = tree("hostnme: x\n");
         let mut diagnostics = Diagnostics::default();
-        MapReader::open(&node, "systemConfig", &["hostname", "packages"], &mut diagnostics);
+        MapReader::open(
+            &node,
+            "systemConfig",
+            &["hostname", "packages"],
+            &mut diagnostics,
+        );
         assert_eq!(
             diagnostics.to_string(),
             "t.yml:1:1: systemConfig.hostnme: Unknown key `hostnme`: did you mean `hostname`?"
@@ -226,7 +277,9 @@ mod tests {
         assert!(map.integer("b", &mut diagnostics).is_none());
         assert!(map.boolean("c", &mut diagnostics).is_none());
         assert_eq!(diagnostics.len(), 3);
-        assert!(diagnostics.to_string().contains("c: Expected true or false, found `yes`"));
+        assert!(diagnostics
+            .to_string()
+            .contains("c: Expected true or false, found `yes`"));
     }
 
     #[test]

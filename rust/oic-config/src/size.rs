@@ -11,7 +11,9 @@ pub const GIB: u64 = 1024 * MIB;
 /// Parses a size into bytes. The error is a message that names the text and the accepted forms.
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let trimmed = text.trim();
-    let split = trimmed.find(|c: char| !c.is_ascii_digit()).unwrap_or(trimmed.len());
+    let split = trimmed
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(trimmed.len());
     let (digits, unit) = trimmed.split_at(split);
     let unit = unit.trim();
 
@@ -23,7 +25,9 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     }
     let number: u64 = digits.parse().map_err(|_| invalid())?;
     let multiplier = unit_multiplier(unit).ok_or_else(invalid)?;
-    number.checked_mul(multiplier).ok_or_else(|| format!("Size `{text}` is too large"))
+    number
+        .checked_mul(multiplier)
+        .ok_or_else(|| format!("Size `{text}` is too large"))
 }
 
 fn unit_multiplier(unit: &str) -> Option<u64> {
@@ -45,7 +49,15 @@ fn unit_multiplier(unit: &str) -> Option<u64> {
 
 /// Formats bytes with the largest binary unit that divides them, for messages: `513MiB`.
 pub fn format_size(bytes: u64) -> String {
-    for (unit, size) in [("TiB", 1024 * GIB), ("GiB", GIB), ("MiB", MIB), ("KiB", KIB)] {
+    if bytes == 0 {
+        return "0".to_owned();
+    }
+    for (unit, size) in [
+        ("TiB", 1024 * GIB),
+        ("GiB", GIB),
+        ("MiB", MIB),
+        ("KiB", KIB),
+    ] {
         if bytes >= size && bytes % size == 0 {
             return format!("{}{unit}", bytes / size);
         }
@@ -76,10 +88,19 @@ mod tests {
 
     #[test]
     fn invalid_sizes_are_rejected() {
-        for text in ["", "GiB", "4.5GiB", "-1G", "4 parsecs", "99999999999999999999"] {
+        for text in [
+            "",
+            "GiB",
+            "4.5GiB",
+            "-1G",
+            "4 parsecs",
+            "99999999999999999999",
+        ] {
             assert!(parse_size(text).is_err(), "{text}");
         }
-        assert!(parse_size("99999999999T").unwrap_err().contains("too large"));
+        assert!(parse_size("99999999999T")
+            .unwrap_err()
+            .contains("too large"));
     }
 
     #[test]

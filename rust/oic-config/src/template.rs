@@ -215,8 +215,14 @@ pub struct PackageRepository {
     pub allow_packages: Vec<Spanned<String>>,
 }
 
-const TOP_KEYS: &[&str] =
-    &["image", "target", "disk", "systemConfig", "packageRepositories", "metadata"];
+const TOP_KEYS: &[&str] = &[
+    "image",
+    "target",
+    "disk",
+    "systemConfig",
+    "packageRepositories",
+    "metadata",
+];
 
 /// Reads a template from bytes. `source` labels the file in messages; `base_dir` is where
 /// relative paths in it point.
@@ -251,7 +257,8 @@ pub fn read_template_partial(
         Ok(Some(root)) => root,
         Ok(None) => {
             let mut diagnostics = Diagnostics::default();
-            let message = "Template is empty: it needs at least `image`, `target` and `systemConfig`";
+            let message =
+                "Template is empty: it needs at least `image`, `target` and `systemConfig`";
             diagnostics.push(&Loc::new(source, 1, 1), "", message);
             return (None, diagnostics);
         }
@@ -267,8 +274,14 @@ fn template_from_node(
     base_dir: Option<PathBuf>,
     diagnostics: &mut Diagnostics,
 ) -> ImageTemplate {
-    let mut template = ImageTemplate { base_dir, loc: Some(root.loc.clone()), ..Default::default() };
-    let Some(map) = MapReader::open(root, "", TOP_KEYS, diagnostics) else { return template };
+    let mut template = ImageTemplate {
+        base_dir,
+        loc: Some(root.loc.clone()),
+        ..Default::default()
+    };
+    let Some(map) = MapReader::open(root, "", TOP_KEYS, diagnostics) else {
+        return template;
+    };
 
     if let Some(node) = map.get("image") {
         template.image = read_image(node, diagnostics);
@@ -276,16 +289,24 @@ fn template_from_node(
     if let Some(node) = map.get("target") {
         template.target = read_target(node, diagnostics);
     }
-    template.disk = map.get("disk").and_then(|node| read_disk(node, diagnostics));
+    template.disk = map
+        .get("disk")
+        .and_then(|node| read_disk(node, diagnostics));
     if let Some(node) = map.get("systemConfig") {
-        template.system_config = read_system_config(node, &template.base_dir, diagnostics);
+        template.system_config = read_system_config(node, template.base_dir.as_ref(), diagnostics);
     }
     let base_dir = template.base_dir.clone();
-    template.package_repositories = map.list("packageRepositories", diagnostics, |node, path, d| {
-        read_repository(node, path, base_dir.clone(), d)
-    });
+    template.package_repositories =
+        map.list("packageRepositories", diagnostics, |node, path, d| {
+            read_repository(node, path, base_dir.clone(), d)
+        });
     if let Some(node) = map.get("metadata") {
-        MapReader::open(node, "metadata", &["description", "use_cases", "keywords"], diagnostics);
+        MapReader::open(
+            node,
+            "metadata",
+            &["description", "use_cases", "keywords"],
+            diagnostics,
+        );
     }
     template
 }
@@ -294,7 +315,10 @@ fn read_image(node: &Node, diagnostics: &mut Diagnostics) -> Image {
     let Some(map) = MapReader::open(node, "image", &["name", "version"], diagnostics) else {
         return Image::default();
     };
-    Image { name: map.string("name", diagnostics), version: map.string("version", diagnostics) }
+    Image {
+        name: map.string("name", diagnostics),
+        version: map.string("version", diagnostics),
+    }
 }
 
 fn read_target(node: &Node, diagnostics: &mut Diagnostics) -> Target {
@@ -311,7 +335,13 @@ fn read_target(node: &Node, diagnostics: &mut Diagnostics) -> Target {
 }
 
 fn read_disk(node: &Node, diagnostics: &mut Diagnostics) -> Option<Disk> {
-    let keys = ["name", "artifacts", "size", "partitionTableType", "partitions"];
+    let keys = [
+        "name",
+        "artifacts",
+        "size",
+        "partitionTableType",
+        "partitions",
+    ];
     let map = MapReader::open(node, "disk", &keys, diagnostics)?;
     Some(Disk {
         loc: node.loc.clone(),
@@ -363,7 +393,7 @@ fn read_partition(node: &Node, path: &str, diagnostics: &mut Diagnostics) -> Opt
 
 fn read_system_config(
     node: &Node,
-    base_dir: &Option<PathBuf>,
+    base_dir: Option<&PathBuf>,
     diagnostics: &mut Diagnostics,
 ) -> SystemConfig {
     let keys = [
@@ -385,11 +415,17 @@ fn read_system_config(
         description: map.string("description", diagnostics),
         hostname: map.string("hostname", diagnostics),
         packages: map.strings("packages", diagnostics),
-        kernel: map.get("kernel").map(|n| read_kernel(n, diagnostics)).unwrap_or_default(),
-        bootloader: map.get("bootloader").map(|n| read_bootloader(n, diagnostics)).unwrap_or_default(),
+        kernel: map
+            .get("kernel")
+            .map(|n| read_kernel(n, diagnostics))
+            .unwrap_or_default(),
+        bootloader: map
+            .get("bootloader")
+            .map(|n| read_bootloader(n, diagnostics))
+            .unwrap_or_default(),
         users: map.list("users", diagnostics, read_user),
         additional_files: map.list("additionalFiles", diagnostics, |node, path, d| {
-            read_additional_file(node, path, base_dir.clone(), d)
+            read_additional_file(node, path, base_dir.cloned(), d)
         }),
         configurations: map.list("configurations", diagnostics, read_configuration),
     }
@@ -420,7 +456,9 @@ fn read_bootloader(node: &Node, diagnostics: &mut Diagnostics) -> Bootloader {
 }
 
 fn read_user(node: &Node, path: &str, diagnostics: &mut Diagnostics) -> Option<User> {
-    let keys = ["name", "uid", "password", "hashAlgo", "groups", "sudo", "shell", "home"];
+    let keys = [
+        "name", "uid", "password", "hashAlgo", "groups", "sudo", "shell", "home",
+    ];
     let map = MapReader::open(node, path, &keys, diagnostics)?;
     Some(User {
         loc: node.loc.clone(),
@@ -457,7 +495,10 @@ fn read_configuration(
     diagnostics: &mut Diagnostics,
 ) -> Option<Configuration> {
     let map = MapReader::open(node, path, &["cmd"], diagnostics)?;
-    Some(Configuration { loc: node.loc.clone(), cmd: map.string("cmd", diagnostics) })
+    Some(Configuration {
+        loc: node.loc.clone(),
+        cmd: map.string("cmd", diagnostics),
+    })
 }
 
 fn read_repository(
@@ -466,7 +507,15 @@ fn read_repository(
     base_dir: Option<PathBuf>,
     diagnostics: &mut Diagnostics,
 ) -> Option<PackageRepository> {
-    let keys = ["codename", "url", "path", "pkey", "component", "priority", "allowPackages"];
+    let keys = [
+        "codename",
+        "url",
+        "path",
+        "pkey",
+        "component",
+        "priority",
+        "allowPackages",
+    ];
     let map = MapReader::open(node, path, &keys, diagnostics)?;
     Some(PackageRepository {
         loc: node.loc.clone(),

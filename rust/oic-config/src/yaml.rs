@@ -70,6 +70,18 @@ impl Node {
     }
 }
 
+/// Reads a file, stopping one byte past [`MAX_FILE_BYTES`] so that a huge file costs no more
+/// memory than the limit before [`parse_bytes`] rejects it.
+pub fn read_limited(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+
+    let file = fs_err::File::open(path)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
 /// Reads a whole file's bytes into a tree. `Ok(None)` means the file holds no document.
 pub fn parse_bytes(bytes: &[u8], source: &Arc<str>) -> Result<Option<Node>, Diagnostics> {
     let text = decode(bytes, source)?;
@@ -80,10 +92,8 @@ fn decode<'a>(bytes: &'a [u8], source: &Arc<str>) -> Result<&'a str, Diagnostics
     let mut diagnostics = Diagnostics::default();
     if bytes.len() > MAX_FILE_BYTES {
         let message = format!(
-            "File is {} bytes, more than the limit of {} bytes: a template or configuration \
-             file never needs to be this large",
-            bytes.len(),
-            MAX_FILE_BYTES
+            "File is larger than the limit of {MAX_FILE_BYTES} bytes: a template or \
+             configuration file never needs to be this large"
         );
         diagnostics.push(&Loc::new(source, 1, 1), "", message);
         return Err(diagnostics);
@@ -95,8 +105,14 @@ fn decode<'a>(bytes: &'a [u8], source: &Arc<str>) -> Result<&'a str, Diagnostics
         Err(error) => {
             let valid = &bytes[..error.valid_up_to()];
             let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
-            let line_start = valid.iter().rposition(|&b| b == b'\n').map_or(0, |at| at + 1);
-            let column = String::from_utf8_lossy(&valid[line_start..]).chars().count() + 1;
+            let line_start = valid
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |at| at + 1);
+            let column = String::from_utf8_lossy(&valid[line_start..])
+                .chars()
+                .count()
+                + 1;
             let message = format!(
                 "Invalid UTF-8 at byte {}: save the file as UTF-8",
                 error.valid_up_to()
@@ -120,7 +136,9 @@ pub fn parse_str(text: &str, source: &Arc<str>) -> Result<Option<Node>, Diagnost
             Err(error) => {
                 let marker = error.marker();
                 let loc = Loc::new(source, marker.line(), marker.col() + 1);
-                builder.diagnostics.push(&loc, "", format!("Invalid YAML: {}", error.info()));
+                builder
+                    .diagnostics
+                    .push(&loc, "", format!("Invalid YAML: {}", error.info()));
                 break;
             }
         }
@@ -135,8 +153,17 @@ pub fn parse_str(text: &str, source: &Arc<str>) -> Result<Option<Node>, Diagnost
 
 /// A collection being built: a sequence, or a mapping with its pending key.
 enum Frame {
-    Seq { loc: Loc, anchor: usize, items: Vec<Node> },
-    Map { loc: Loc, anchor: usize, entries: Vec<(Key, Node)>, key: Option<Key> },
+    Seq {
+        loc: Loc,
+        anchor: usize,
+        items: Vec<Node>,
+    },
+    Map {
+        loc: Loc,
+        anchor: usize,
+        entries: Vec<(Key, Node)>,
+        key: Option<Key>,
+    },
 }
 
 struct TreeBuilder {
@@ -195,11 +222,20 @@ impl TreeBuilder {
             Event::Alias(anchor) => self.on_alias(anchor, &loc),
             Event::SequenceStart(anchor, tag) => {
                 self.check_collection_tag(tag.as_deref(), &loc, "!!seq")?;
-                self.push_frame(Frame::Seq { loc, anchor, items: Vec::new() })
+                self.push_frame(Frame::Seq {
+                    loc,
+                    anchor,
+                    items: Vec::new(),
+                })
             }
             Event::MappingStart(anchor, tag) => {
                 self.check_collection_tag(tag.as_deref(), &loc, "!!map")?;
-                self.push_frame(Frame::Map { loc, anchor, entries: Vec::new(), key: None })
+                self.push_frame(Frame::Map {
+                    loc,
+                    anchor,
+                    entries: Vec::new(),
+                    key: None,
+                })
             }
             Event::SequenceEnd | Event::MappingEnd => self.pop_frame(),
             Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentEnd => Ok(()),
@@ -232,10 +268,25 @@ impl TreeBuilder {
 
     fn pop_frame(&mut self) -> Result<(), Stop> {
         let node_and_anchor = match self.stack.pop() {
-            Some(Frame::Seq { loc, anchor, items }) => (Node { value: Value::Seq(items), loc }, anchor),
-            Some(Frame::Map { loc, anchor, entries, .. }) => {
-                (Node { value: Value::Map(entries), loc }, anchor)
-            }
+            Some(Frame::Seq { loc, anchor, items }) => (
+                Node {
+                    value: Value::Seq(items),
+                    loc,
+                },
+                anchor,
+            ),
+            Some(Frame::Map {
+                loc,
+                anchor,
+                entries,
+                ..
+            }) => (
+                Node {
+                    value: Value::Map(entries),
+                    loc,
+                },
+                anchor,
+            ),
             None => return Ok(()),
         };
         self.finish_node(node_and_anchor.0, node_and_anchor.1)
@@ -273,7 +324,10 @@ impl TreeBuilder {
                 items.push(node);
                 Ok(())
             }
-            Some(Frame::Map { key: pending @ None, .. }) => {
+            Some(Frame::Map {
+                key: pending @ None,
+                ..
+            }) => {
                 let name = match node.value {
                     Value::Scalar { text, .. } => text,
                     Value::Null => String::new(),
@@ -281,17 +335,24 @@ impl TreeBuilder {
                         return self.fail(&node.loc, "A mapping key must be a plain value");
                     }
                 };
-                *pending = Some(Key { name, loc: node.loc });
+                *pending = Some(Key {
+                    name,
+                    loc: node.loc,
+                });
                 Ok(())
             }
             Some(Frame::Map { key, entries, .. }) => {
-                let key = key.take().expect("the match arm above handles a missing key");
+                let key = key
+                    .take()
+                    .expect("the match arm above handles a missing key");
                 if key.name == "<<" {
                     return self.fail(&key.loc, "YAML merge keys (`<<`) are not supported");
                 }
                 if let Some((first, _)) = entries.iter().find(|(k, _)| k.name == key.name) {
-                    let message =
-                        format!("Duplicate key `{}` (first defined at line {})", key.name, first.loc.line);
+                    let message = format!(
+                        "Duplicate key `{}` (first defined at line {})",
+                        key.name, first.loc.line
+                    );
                     self.diagnostics.push(&key.loc, "", message);
                     return Ok(());
                 }
@@ -320,23 +381,44 @@ fn scalar_node(
     if let Some(tag) = tag {
         let name = tag_name(tag);
         return match name.as_str() {
-            "!!str" => Ok(Node { value: Value::Scalar { text: text.into_owned(), quoted: true }, loc }),
-            "!!null" => Ok(Node { value: Value::Null, loc }),
-            "!!int" | "!!float" | "!!bool" => {
-                Ok(Node { value: Value::Scalar { text: text.into_owned(), quoted: false }, loc })
-            }
+            "!!str" => Ok(Node {
+                value: Value::Scalar {
+                    text: text.into_owned(),
+                    quoted: true,
+                },
+                loc,
+            }),
+            "!!null" => Ok(Node {
+                value: Value::Null,
+                loc,
+            }),
+            "!!int" | "!!float" | "!!bool" => Ok(Node {
+                value: Value::Scalar {
+                    text: text.into_owned(),
+                    quoted: false,
+                },
+                loc,
+            }),
             _ => Err(format!("Unsupported YAML tag `{name}`")),
         };
     }
 
     let is_null = !quoted && matches!(text.as_ref(), "" | "~" | "null" | "Null" | "NULL");
-    let value = if is_null { Value::Null } else { Value::Scalar { text: text.into_owned(), quoted } };
+    let value = if is_null {
+        Value::Null
+    } else {
+        Value::Scalar {
+            text: text.into_owned(),
+            quoted,
+        }
+    };
     Ok(Node { value, loc })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fmt::Write as _;
 
     fn source() -> Arc<str> {
         Arc::from("t.yml")
@@ -349,10 +431,14 @@ mod tests {
     #[test]
     fn mapping_keeps_positions() {
         let root = parse("a: 1\nb:\n  - x\n").unwrap().unwrap();
-        let Value::Map(entries) = root.value else { panic!("expected a mapping") };
+        let Value::Map(entries) = root.value else {
+            panic!("expected a mapping")
+        };
         assert_eq!(entries[1].0.name, "b");
         assert_eq!(entries[1].0.loc.line, 2);
-        let Value::Seq(items) = &entries[1].1.value else { panic!("expected a list") };
+        let Value::Seq(items) = &entries[1].1.value else {
+            panic!("expected a list")
+        };
         assert_eq!(items[0].loc.line, 3);
         assert_eq!(items[0].loc.column, 5);
     }
@@ -360,7 +446,10 @@ mod tests {
     #[test]
     fn duplicate_key_names_both_lines() {
         let error = parse("a: 1\nb: 2\na: 3\n").unwrap_err().to_string();
-        assert_eq!(error, "t.yml:3:1: Duplicate key `a` (first defined at line 1)");
+        assert_eq!(
+            error,
+            "t.yml:3:1: Duplicate key `a` (first defined at line 1)"
+        );
     }
 
     #[test]
@@ -369,7 +458,7 @@ mod tests {
         for level in 1..10 {
             let previous = level - 1;
             let refs = vec![format!("*a{previous}"); 10].join(", ");
-            text.push_str(&format!("a{level}: &a{level} [{refs}]\n"));
+            writeln!(text, "a{level}: &a{level} [{refs}]").unwrap();
         }
         let error = parse(&text).unwrap_err().to_string();
         assert!(error.contains("expands to more than"), "{error}");
@@ -377,15 +466,20 @@ mod tests {
 
     #[test]
     fn invalid_utf8_names_line_and_column() {
-        let error = parse_bytes(b"a: 1\nb: \xff\n", &source()).unwrap_err().to_string();
-        assert_eq!(error, "t.yml:2:4: Invalid UTF-8 at byte 8: save the file as UTF-8");
+        let error = parse_bytes(b"a: 1\nb: \xff\n", &source())
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            "t.yml:2:4: Invalid UTF-8 at byte 8: save the file as UTF-8"
+        );
     }
 
     #[test]
     fn oversized_file_is_rejected() {
         let bytes = vec![b'#'; MAX_FILE_BYTES + 1];
         let error = parse_bytes(&bytes, &source()).unwrap_err().to_string();
-        assert!(error.contains("more than the limit"), "{error}");
+        assert!(error.contains("larger than the limit"), "{error}");
     }
 
     #[test]
@@ -416,9 +510,23 @@ mod tests {
     #[test]
     fn quoted_scalars_are_marked() {
         let root = parse("a: \"1\"\nb: 1\nc: ~\n").unwrap().unwrap();
-        let Value::Map(entries) = root.value else { panic!("expected a mapping") };
-        assert_eq!(entries[0].1.value, Value::Scalar { text: "1".into(), quoted: true });
-        assert_eq!(entries[1].1.value, Value::Scalar { text: "1".into(), quoted: false });
+        let Value::Map(entries) = root.value else {
+            panic!("expected a mapping")
+        };
+        assert_eq!(
+            entries[0].1.value,
+            Value::Scalar {
+                text: "1".into(),
+                quoted: true
+            }
+        );
+        assert_eq!(
+            entries[1].1.value,
+            Value::Scalar {
+                text: "1".into(),
+                quoted: false
+            }
+        );
         assert_eq!(entries[2].1.value, Value::Null);
     }
 }

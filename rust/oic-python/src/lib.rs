@@ -1,9 +1,255 @@
-//! The `os_image_composer._native` module.
+//! The `os_image_composer._native` module: the Rust core as seen from Python.
+//!
+//! Functions take plain arguments and return JSON text that the typed wrappers in
+//! `python/os_image_composer/` turn into objects. Errors are raised as the exception classes
+//! defined in `os_image_composer.errors`, so Python code catches one hierarchy whether a problem
+//! was found in Rust or in Python.
 
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use oic_config::{Config, ConfigError, Diagnostics, Lookup, Overrides, TemplateError};
 use pyo3::prelude::*;
+use pyo3::types::PyList;
+use serde_json::json;
+
+/// Builds an exception of `os_image_composer.errors` with its message and keyword attributes.
+fn python_error(py: Python<'_>, class: &str, message: &str, errors: Option<&Diagnostics>) -> PyErr {
+    let build = || -> PyResult<PyErr> {
+        let module = py.import("os_image_composer.errors")?;
+        let class = module.getattr(class)?;
+        let value = match errors {
+            Some(diagnostics) => {
+                let items = diagnostics.iter().map(|d| {
+                    (
+                        d.loc.source.to_string(),
+                        d.loc.line,
+                        d.loc.column,
+                        d.path.clone(),
+                        d.message.clone(),
+                    )
+                });
+                class.call1((message, PyList::new(py, items)?))?
+            }
+            None => class.call1((message,))?,
+        };
+        Ok(PyErr::from_value(value))
+    };
+    build().unwrap_or_else(|error| error)
+}
+
+fn config_error(py: Python<'_>, error: &ConfigError) -> PyErr {
+    match error {
+        ConfigError::Invalid(diagnostics) => {
+            python_error(py, "ConfigError", &error.to_string(), Some(diagnostics))
+        }
+        _ => python_error(py, "ConfigError", &error.to_string(), None),
+    }
+}
+
+fn template_error(py: Python<'_>, error: &TemplateError) -> PyErr {
+    match error {
+        TemplateError::Invalid(diagnostics) => {
+            python_error(py, "TemplateError", &error.to_string(), Some(diagnostics))
+        }
+        _ => python_error(
+            py,
+            "TemplateError",
+            &error.to_string(),
+            Some(&Diagnostics::default()),
+        ),
+    }
+}
+
+/// The configuration arguments every entry point accepts, equal to the CLI's flags.
+#[derive(Default, Clone)]
+struct ConfigArgs {
+    config_file: Option<PathBuf>,
+    overrides: Overrides,
+}
+
+impl ConfigArgs {
+    fn load(&self, py: Python<'_>) -> PyResult<Config> {
+        let lookup = Lookup::standard(self.config_file.clone());
+        oic_config::config::load(&lookup, &self.overrides).map_err(|error| config_error(py, &error))
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn config_args(
+    config_file: Option<PathBuf>,
+    cache_dir: Option<PathBuf>,
+    work_dir: Option<PathBuf>,
+    temp_dir: Option<PathBuf>,
+    workers: Option<u32>,
+    log_level: Option<String>,
+    log_file: Option<PathBuf>,
+) -> ConfigArgs {
+    let overrides = Overrides {
+        cache_dir,
+        work_dir,
+        temp_dir,
+        workers,
+        log_level,
+        log_file,
+    };
+    ConfigArgs {
+        config_file,
+        overrides,
+    }
+}
+
+fn config_json(config: &Config) -> serde_json::Value {
+    let settings: Vec<_> = config
+        .entries()
+        .into_iter()
+        .map(|(key, value, origin)| json!({"key": key, "value": value, "origin": origin}))
+        .collect();
+    let providers: serde_json::Map<_, _> = config
+        .providers
+        .iter()
+        .map(|(id, replacement)| (id.clone(), json!(replacement.repositories)))
+        .collect();
+    json!({
+        "file": config.file.as_ref().map(|p| p.display().to_string()),
+        "cache_dir": config.cache_dir.value,
+        "work_dir": config.work_dir.value,
+        "temp_dir": config.temp_dir.value,
+        "workers": config.workers.value,
+        "log_level": config.log_level.value,
+        "log_file": config.log_file.value,
+        "providers": providers,
+        "settings": settings,
+    })
+}
+
+/// Loads the configuration with the CLI's lookup and returns it as JSON.
+#[pyfunction]
+#[pyo3(signature = (
+    config_file=None, cache_dir=None, work_dir=None, temp_dir=None, workers=None, log_level=None,
+    log_file=None
+))]
+#[allow(clippy::too_many_arguments)]
+fn load_config(
+    py: Python<'_>,
+    config_file: Option<PathBuf>,
+    cache_dir: Option<PathBuf>,
+    work_dir: Option<PathBuf>,
+    temp_dir: Option<PathBuf>,
+    workers: Option<u32>,
+    log_level: Option<String>,
+    log_file: Option<PathBuf>,
+) -> PyResult<String> {
+    let args = config_args(
+        config_file,
+        cache_dir,
+        work_dir,
+        temp_dir,
+        workers,
+        log_level,
+        log_file,
+    );
+    let config = args.load(py)?;
+    Ok(config_json(&config).to_string())
+}
+
+/// Returns the text of a commented configuration file holding the defaults.
+#[pyfunction]
+fn default_config_text() -> String {
+    oic_config::config::default_file_text()
+}
+
+fn checked_json(checked: &oic_config::CheckedTemplate) -> String {
+    json!({
+        "provider_id": checked.provider.id,
+        "template": serde_json::to_value(&checked.user).expect("templates serialize"),
+        "merged": serde_json::to_value(&checked.merged).expect("templates serialize"),
+        "merged_yaml": oic_config::template_to_yaml(&checked.merged),
+        "layout": checked.layout,
+    })
+    .to_string()
+}
+
+/// Reads, merges and checks a template file; returns the result as JSON.
+#[pyfunction]
+#[pyo3(signature = (
+    path, config_file=None, cache_dir=None, work_dir=None, temp_dir=None, workers=None,
+    log_level=None, log_file=None
+))]
+#[allow(clippy::too_many_arguments)]
+fn check_template_file(
+    py: Python<'_>,
+    path: PathBuf,
+    config_file: Option<PathBuf>,
+    cache_dir: Option<PathBuf>,
+    work_dir: Option<PathBuf>,
+    temp_dir: Option<PathBuf>,
+    workers: Option<u32>,
+    log_level: Option<String>,
+    log_file: Option<PathBuf>,
+) -> PyResult<String> {
+    let args = config_args(
+        config_file,
+        cache_dir,
+        work_dir,
+        temp_dir,
+        workers,
+        log_level,
+        log_file,
+    );
+    let config = args.load(py)?;
+    let result = py.detach(move || oic_config::check_template_file(&path, &config));
+    result
+        .map(|checked| checked_json(&checked))
+        .map_err(|error| template_error(py, &error))
+}
+
+/// Reads, merges and checks a template given as text (YAML or JSON); `source` labels it in
+/// messages and `base_dir` is where its relative paths point.
+#[pyfunction]
+#[pyo3(signature = (text, source, base_dir=None, config_file=None))]
+fn check_template_text(
+    py: Python<'_>,
+    text: &str,
+    source: &str,
+    base_dir: Option<PathBuf>,
+    config_file: Option<PathBuf>,
+) -> PyResult<String> {
+    let args = ConfigArgs {
+        config_file,
+        overrides: Overrides::default(),
+    };
+    let config = args.load(py)?;
+    let source: Arc<str> = Arc::from(source);
+    let result = oic_config::check_template_bytes(text.as_bytes(), &source, base_dir, &config);
+    result
+        .map(|checked| checked_json(&checked))
+        .map_err(|error| template_error(py, &error))
+}
+
+/// Returns the embedded providers, with a configuration's replacement repositories applied.
+#[pyfunction]
+#[pyo3(signature = (config_file=None))]
+fn providers(py: Python<'_>, config_file: Option<PathBuf>) -> PyResult<String> {
+    let config = ConfigArgs {
+        config_file,
+        overrides: Overrides::default(),
+    }
+    .load(py)?;
+    let providers: Vec<_> = oic_config::provider::provider_ids()
+        .into_iter()
+        .filter_map(|id| config.provider(id))
+        .collect();
+    Ok(serde_json::to_string(&providers).expect("providers serialize"))
+}
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_function(wrap_pyfunction!(load_config, m)?)?;
+    m.add_function(wrap_pyfunction!(default_config_text, m)?)?;
+    m.add_function(wrap_pyfunction!(check_template_file, m)?)?;
+    m.add_function(wrap_pyfunction!(check_template_text, m)?)?;
+    m.add_function(wrap_pyfunction!(providers, m)?)?;
     Ok(())
 }

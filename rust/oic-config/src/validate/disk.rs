@@ -55,9 +55,15 @@ pub fn check_disk(disk: &Disk, diagnostics: &mut Diagnostics) -> Option<DiskLayo
     let size = disk_size(disk, diagnostics);
     let table = table_type(disk, diagnostics);
     if disk.partitions.is_empty() {
-        diagnostics.push(&disk.loc, &child(PATH, "partitions"), "A raw image needs at least one partition");
+        diagnostics.push(
+            &disk.loc,
+            &child(PATH, "partitions"),
+            "A raw image needs at least one partition",
+        );
     }
-    let (Some(size), Some(table)) = (size, table) else { return None };
+    let (Some(size), Some(table)) = (size, table) else {
+        return None;
+    };
 
     let last_usable = match table {
         TableType::Gpt => (size - GPT_BACKUP_BYTES) / ALIGNMENT * ALIGNMENT,
@@ -83,20 +89,35 @@ pub fn check_disk(disk: &Disk, diagnostics: &mut Diagnostics) -> Option<DiskLayo
     let count = disk.partitions.len();
     for (index, partition) in disk.partitions.iter().enumerate() {
         let path = item(&child(PATH, "partitions"), index);
-        let bounds = Bounds { size, last_usable, table, previous_end, is_last: index + 1 == count };
-        if let Some(layout) = check_partition(partition, &path, &bounds, diagnostics) {
-            previous_end = layout.end;
-            partitions.push(layout);
-        }
+        let bounds = Bounds {
+            size,
+            last_usable,
+            table,
+            previous_end,
+            is_last: index + 1 == count,
+        };
+        let (layout, end) = check_partition(partition, &path, &bounds, diagnostics);
+        // A partition with other problems still occupies its range, so later ones are checked
+        // for overlap against it.
+        previous_end = previous_end.max(end.unwrap_or(0));
+        partitions.extend(layout);
     }
 
-    (diagnostics.len() == before).then_some(DiskLayout { size, table, partitions })
+    (diagnostics.len() == before).then_some(DiskLayout {
+        size,
+        table,
+        partitions,
+    })
 }
 
 fn disk_size(disk: &Disk, diagnostics: &mut Diagnostics) -> Option<u64> {
     let path = child(PATH, "size");
     let Some(size) = &disk.size else {
-        diagnostics.push(&disk.loc, &path, "Missing required key: a raw image needs a disk size");
+        diagnostics.push(
+            &disk.loc,
+            &path,
+            "Missing required key: a raw image needs a disk size",
+        );
         return None;
     };
     let bytes = match parse_size(&size.value) {
@@ -119,7 +140,11 @@ fn disk_size(disk: &Disk, diagnostics: &mut Diagnostics) -> Option<u64> {
 
 fn table_type(disk: &Disk, diagnostics: &mut Diagnostics) -> Option<TableType> {
     let path = child(PATH, "partitionTableType");
-    match disk.partition_table_type.as_ref().map(|t| (t.value.as_str(), &t.loc)) {
+    match disk
+        .partition_table_type
+        .as_ref()
+        .map(|t| (t.value.as_str(), &t.loc))
+    {
         None | Some(("gpt", _)) => Some(TableType::Gpt),
         Some(("mbr" | "msdos" | "dos", _)) => Some(TableType::Mbr),
         Some((other, loc)) => {
@@ -138,26 +163,63 @@ struct Bounds {
     is_last: bool,
 }
 
+/// Checks one partition. Returns its layout when it has no problems, and its end when that could
+/// be read.
 fn check_partition(
     partition: &Partition,
     path: &str,
     bounds: &Bounds,
     diagnostics: &mut Diagnostics,
-) -> Option<PartitionLayout> {
-    let start = offset(partition.start.as_ref(), &partition.loc, &child(path, "start"), diagnostics);
+) -> (Option<PartitionLayout>, Option<u64>) {
+    let start = offset(
+        partition.start.as_ref(),
+        &partition.loc,
+        &child(path, "start"),
+        diagnostics,
+    );
     let end = partition_end(partition, path, bounds, diagnostics);
-    let (start, end) = (start?, end?);
-    let id = partition.id.as_ref().map_or_else(|| format!("#{path}"), |id| id.value.clone());
+    let (Some(start), Some(end)) = (start, end) else {
+        return (None, end);
+    };
+    let id = partition
+        .id
+        .as_ref()
+        .map_or_else(|| format!("#{path}"), |id| id.value.clone());
     let start_loc = partition.start.as_ref().map_or(&partition.loc, |s| &s.loc);
     let end_loc = partition.end.as_ref().map_or(&partition.loc, |e| &e.loc);
 
     let problems = [
-        (start < ALIGNMENT, start_loc, "start", first_mib_message(start)),
-        (start % ALIGNMENT != 0, start_loc, "start", alignment_message("Start", start)),
-        (end % ALIGNMENT != 0, end_loc, "end", alignment_message("End", end)),
+        (
+            start < ALIGNMENT,
+            start_loc,
+            "start",
+            first_mib_message(start),
+        ),
+        (
+            start % ALIGNMENT != 0,
+            start_loc,
+            "start",
+            alignment_message("Start", start),
+        ),
+        (
+            end % ALIGNMENT != 0,
+            end_loc,
+            "end",
+            alignment_message("End", end),
+        ),
         (end <= start, end_loc, "end", order_message(start, end)),
-        (start < bounds.previous_end, start_loc, "start", overlap_message(start, bounds.previous_end)),
-        (end > bounds.last_usable, end_loc, "end", outside_message(end, bounds)),
+        (
+            start < bounds.previous_end,
+            start_loc,
+            "start",
+            overlap_message(start, bounds.previous_end),
+        ),
+        (
+            end > bounds.last_usable,
+            end_loc,
+            "end",
+            outside_message(end, bounds),
+        ),
     ];
     let mut ok = true;
     for (failed, loc, key, message) in problems {
@@ -167,16 +229,22 @@ fn check_partition(
         }
     }
 
-    ok.then(|| PartitionLayout {
+    let layout = ok.then(|| PartitionLayout {
         id,
         start,
         end,
         fs_type: partition.fs_type.as_ref().map(|f| f.value.clone()),
         mount_point: partition.mount_point.as_ref().map(|m| m.value.clone()),
-    })
+    });
+    (layout, Some(end))
 }
 
-fn offset(value: Option<&Spanned<String>>, loc: &Loc, path: &str, diagnostics: &mut Diagnostics) -> Option<u64> {
+fn offset(
+    value: Option<&Spanned<String>>,
+    loc: &Loc,
+    path: &str,
+    diagnostics: &mut Diagnostics,
+) -> Option<u64> {
     let Some(value) = value else {
         diagnostics.push(loc, path, "Missing required key");
         return None;
@@ -197,7 +265,12 @@ fn partition_end(
     bounds: &Bounds,
     diagnostics: &mut Diagnostics,
 ) -> Option<u64> {
-    let end = offset(partition.end.as_ref(), &partition.loc, &child(path, "end"), diagnostics)?;
+    let end = offset(
+        partition.end.as_ref(),
+        &partition.loc,
+        &child(path, "end"),
+        diagnostics,
+    )?;
     if end != 0 {
         return Some(end);
     }
@@ -213,7 +286,7 @@ fn partition_end(
 fn first_mib_message(start: u64) -> String {
     format!(
         "Start {} overlaps the partition table in the first MiB: start at 1MiB or later",
-        format_size(start).replace(" bytes", "B")
+        format_size(start)
     )
 }
 
@@ -228,7 +301,11 @@ fn alignment_message(what: &str, bytes: u64) -> String {
 }
 
 fn order_message(start: u64, end: u64) -> String {
-    format!("End {} is not after start {}", format_size(end), format_size(start))
+    format!(
+        "End {} is not after start {}",
+        format_size(end),
+        format_size(start)
+    )
 }
 
 fn overlap_message(start: u64, previous_end: u64) -> String {

@@ -25,7 +25,11 @@ pub fn validate(template: &ImageTemplate, diagnostics: &mut Diagnostics) -> Opti
     let layout = match &template.disk {
         Some(disk) => check_disk(disk, diagnostics),
         None => {
-            diagnostics.push(&top, "disk", "Missing required key: a raw image needs a disk");
+            diagnostics.push(
+                &top,
+                "disk",
+                "Missing required key: a raw image needs a disk",
+            );
             None
         }
     };
@@ -35,7 +39,13 @@ pub fn validate(template: &ImageTemplate, diagnostics: &mut Diagnostics) -> Opti
 
     check_image(template, &top, diagnostics);
     let provider = check_target(template, &top, diagnostics);
-    system::check_system_config(template, provider.as_ref(), layout.as_ref(), &top, diagnostics);
+    system::check_system_config(
+        template,
+        provider.as_ref(),
+        layout.as_ref(),
+        &top,
+        diagnostics,
+    );
     check_repositories(&template.package_repositories, diagnostics);
     layout
 }
@@ -53,18 +63,33 @@ fn required<'a>(
 }
 
 /// Reports a value that is not one of `allowed`.
-fn one_of(value: &Spanned<String>, allowed: &[&str], path: &str, what: &str, diagnostics: &mut Diagnostics) -> bool {
+fn one_of(
+    value: &Spanned<String>,
+    allowed: &[&str],
+    path: &str,
+    what: &str,
+    diagnostics: &mut Diagnostics,
+) -> bool {
     if allowed.contains(&value.value.as_str()) {
         return true;
     }
-    let message = format!("Unknown {what} `{}`: use one of {}", value.value, allowed.join(", "));
+    let message = format!(
+        "Unknown {what} `{}`: use one of {}",
+        value.value,
+        allowed.join(", ")
+    );
     diagnostics.push(&value.loc, path, message);
     false
 }
 
 fn check_image(template: &ImageTemplate, top: &Loc, diagnostics: &mut Diagnostics) {
     let name = required(template.image.name.as_ref(), top, "image.name", diagnostics);
-    let version = required(template.image.version.as_ref(), top, "image.version", diagnostics);
+    let version = required(
+        template.image.version.as_ref(),
+        top,
+        "image.version",
+        diagnostics,
+    );
     for (value, path) in [(name, "image.name"), (version, "image.version")] {
         let Some(value) = value else { continue };
         if !is_file_name_part(&value.value) {
@@ -82,19 +107,42 @@ fn is_file_name_part(text: &str) -> bool {
     !text.is_empty()
         && text.len() <= 128
         && !text.starts_with(['.', '-'])
-        && text.chars().all(|c| c.is_ascii_alphanumeric() || "._+~-".contains(c))
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._+~-".contains(c))
 }
 
-fn check_target(template: &ImageTemplate, top: &Loc, diagnostics: &mut Diagnostics) -> Option<Provider> {
+fn check_target(
+    template: &ImageTemplate,
+    top: &Loc,
+    diagnostics: &mut Diagnostics,
+) -> Option<Provider> {
     let target = &template.target;
     let os = required(target.os.as_ref(), top, "target.os", diagnostics);
     let dist = required(target.dist.as_ref(), top, "target.dist", diagnostics);
     let arch = required(target.arch.as_ref(), top, "target.arch", diagnostics);
-    if let Some(image_type) = required(target.image_type.as_ref(), top, "target.imageType", diagnostics) {
-        one_of(image_type, IMAGE_TYPES, "target.imageType", "image type", diagnostics);
+    if let Some(image_type) = required(
+        target.image_type.as_ref(),
+        top,
+        "target.imageType",
+        diagnostics,
+    ) {
+        one_of(
+            image_type,
+            IMAGE_TYPES,
+            "target.imageType",
+            "image type",
+            diagnostics,
+        );
     }
     if let Some(arch) = arch {
-        if !one_of(arch, ARCHITECTURES, "target.arch", "architecture", diagnostics) {
+        if !one_of(
+            arch,
+            ARCHITECTURES,
+            "target.arch",
+            "architecture",
+            diagnostics,
+        ) {
             return None;
         }
     }
@@ -114,12 +162,24 @@ fn check_artifacts(artifacts: &[Artifact], diagnostics: &mut Diagnostics) {
         let path = item("disk.artifacts", index);
         match &artifact.kind {
             Some(kind) => {
-                one_of(kind, ARTIFACT_TYPES, &child(&path, "type"), "artifact type", diagnostics);
+                one_of(
+                    kind,
+                    ARTIFACT_TYPES,
+                    &child(&path, "type"),
+                    "artifact type",
+                    diagnostics,
+                );
             }
             None => diagnostics.push(&artifact.loc, &child(&path, "type"), "Missing required key"),
         }
         if let Some(compression) = &artifact.compression {
-            one_of(compression, COMPRESSIONS, &child(&path, "compression"), "compression", diagnostics);
+            one_of(
+                compression,
+                COMPRESSIONS,
+                &child(&path, "compression"),
+                "compression",
+                diagnostics,
+            );
         }
     }
 }
@@ -128,8 +188,12 @@ fn check_repositories(repositories: &[PackageRepository], diagnostics: &mut Diag
     let mut seen: Vec<&str> = Vec::new();
     for (index, repository) in repositories.iter().enumerate() {
         let path = item("packageRepositories", index);
-        let codename =
-            required(repository.codename.as_ref(), &repository.loc, &child(&path, "codename"), diagnostics);
+        let codename = required(
+            repository.codename.as_ref(),
+            &repository.loc,
+            &child(&path, "codename"),
+            diagnostics,
+        );
         if let Some(codename) = codename {
             if seen.contains(&codename.value.as_str()) {
                 let message = format!("Repository `{}` is listed twice", codename.value);
@@ -140,7 +204,10 @@ fn check_repositories(repositories: &[PackageRepository], diagnostics: &mut Diag
         check_repository_source(repository, &path, diagnostics);
         if let Some(priority) = &repository.priority {
             if !(-32768..=32767).contains(&priority.value) {
-                let message = format!("Priority {} is out of range: use -32768 to 32767", priority.value);
+                let message = format!(
+                    "Priority {} is out of range: use -32768 to 32767",
+                    priority.value
+                );
                 diagnostics.push(&priority.loc, &child(&path, "priority"), message);
             }
         }
@@ -151,10 +218,18 @@ fn check_repositories(repositories: &[PackageRepository], diagnostics: &mut Diag
     }
 }
 
-fn check_repository_source(repository: &PackageRepository, path: &str, diagnostics: &mut Diagnostics) {
+fn check_repository_source(
+    repository: &PackageRepository,
+    path: &str,
+    diagnostics: &mut Diagnostics,
+) {
     match (&repository.url, &repository.path) {
         (Some(_), Some(local)) => {
-            diagnostics.push(&local.loc, &child(path, "path"), "Set either `url` or `path`, not both");
+            diagnostics.push(
+                &local.loc,
+                &child(path, "path"),
+                "Set either `url` or `path`, not both",
+            );
         }
         (None, None) => {
             let message = "Missing `url` or `path`: a repository needs one of them";

@@ -9,7 +9,9 @@ use super::{one_of, required, DiskLayout, TableType};
 
 const BOOT_TYPES: &[&str] = &["efi", "legacy"];
 const BOOTLOADERS: &[&str] = &["grub", "systemd-boot"];
-const FS_TYPES: &[&str] = &["ext2", "ext3", "ext4", "xfs", "btrfs", "fat16", "fat32", "vfat", "swap"];
+const FS_TYPES: &[&str] = &[
+    "ext2", "ext3", "ext4", "xfs", "btrfs", "fat16", "fat32", "vfat", "swap",
+];
 const PARTITION_TYPES: &[&str] = &[
     "esp",
     "bios-boot",
@@ -22,7 +24,14 @@ const PARTITION_TYPES: &[&str] = &[
     "linux-usr-amd64",
     "linux-usr-arm64",
 ];
-const FLAGS: &[&str] = &["esp", "boot", "legacy_boot", "bios_grub", "hidden", "read-only"];
+const FLAGS: &[&str] = &[
+    "esp",
+    "boot",
+    "legacy_boot",
+    "bios_grub",
+    "hidden",
+    "read-only",
+];
 const HASH_ALGORITHMS: &[&str] = &["sha512", "sha256", "yescrypt"];
 
 pub(super) fn check_system_config(
@@ -48,20 +57,23 @@ pub(super) fn check_system_config(
     }
 
     let format = provider.map(|p| p.package_format);
-    for (index, package) in system.packages.iter().enumerate() {
-        check_package_pattern_for(package, &item("systemConfig.packages", index), format, diagnostics);
+    for package in &system.packages {
+        check_package_pattern_for(package, "systemConfig.packages", format, diagnostics);
     }
     if system.kernel.packages.is_empty() {
         let message = "A bootable image needs a kernel: list its package here";
         diagnostics.push(top, "systemConfig.kernel.packages", message);
     }
-    for (index, package) in system.kernel.packages.iter().enumerate() {
-        let path = item("systemConfig.kernel.packages", index);
-        check_package_pattern_for(package, &path, format, diagnostics);
+    for package in &system.kernel.packages {
+        check_package_pattern_for(package, "systemConfig.kernel.packages", format, diagnostics);
     }
     if let Some(cmdline) = &system.kernel.cmdline {
         if cmdline.value.contains('\0') {
-            diagnostics.push(&cmdline.loc, "systemConfig.kernel.cmdline", "Contains a NUL byte");
+            diagnostics.push(
+                &cmdline.loc,
+                "systemConfig.kernel.cmdline",
+                "Contains a NUL byte",
+            );
         }
     }
 
@@ -72,7 +84,9 @@ pub(super) fn check_system_config(
     for (index, configuration) in system.configurations.iter().enumerate() {
         let path = child(&item("systemConfig.configurations", index), "cmd");
         match &configuration.cmd {
-            Some(cmd) if cmd.value.trim().is_empty() => diagnostics.push(&cmd.loc, &path, "Command is empty"),
+            Some(cmd) if cmd.value.trim().is_empty() => {
+                diagnostics.push(&cmd.loc, &path, "Command is empty");
+            }
             Some(_) => {}
             None => diagnostics.push(&configuration.loc, &path, "Missing required key"),
         }
@@ -97,7 +111,11 @@ fn check_hostname(hostname: &Spanned<String>, diagnostics: &mut Diagnostics) {
 }
 
 /// Checks a package name or glob such as `linux-image-*-amd64` as a Debian name.
-pub(super) fn check_package_pattern(pattern: &Spanned<String>, path: &str, diagnostics: &mut Diagnostics) {
+pub(super) fn check_package_pattern(
+    pattern: &Spanned<String>,
+    path: &str,
+    diagnostics: &mut Diagnostics,
+) {
     check_package_pattern_for(pattern, path, None, diagnostics);
 }
 
@@ -111,14 +129,18 @@ fn check_package_pattern_for(
     let glob = |c: char| "*?[]".contains(c);
     let valid = match format {
         Some(PackageFormat::Rpm) => {
-            !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric() || "._+-/".contains(c) || glob(c))
+            !text.is_empty()
+                && text
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._+-/".contains(c) || glob(c))
         }
         _ => {
             text.len() >= 2
-                && text.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || glob(c))
                 && text
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+.-:".contains(c) || glob(c))
+                    .starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || glob(c))
+                && text.chars().all(|c| {
+                    c.is_ascii_lowercase() || c.is_ascii_digit() || "+.-:".contains(c) || glob(c)
+                })
         }
     };
     if !valid {
@@ -130,39 +152,85 @@ fn check_package_pattern_for(
     }
 }
 
-fn check_boot(template: &ImageTemplate, layout: Option<&DiskLayout>, top: &Loc, diagnostics: &mut Diagnostics) {
+fn check_boot(
+    template: &ImageTemplate,
+    layout: Option<&DiskLayout>,
+    top: &Loc,
+    diagnostics: &mut Diagnostics,
+) {
     let bootloader = &template.system_config.bootloader;
-    let boot_type = required(bootloader.boot_type.as_ref(), top, "systemConfig.bootloader.bootType", diagnostics)
-        .filter(|value| one_of(value, BOOT_TYPES, "systemConfig.bootloader.bootType", "boot type", diagnostics));
-    let loader = required(bootloader.provider.as_ref(), top, "systemConfig.bootloader.provider", diagnostics)
-        .filter(|value| one_of(value, BOOTLOADERS, "systemConfig.bootloader.provider", "bootloader", diagnostics));
+    let boot_type = required(
+        bootloader.boot_type.as_ref(),
+        top,
+        "systemConfig.bootloader.bootType",
+        diagnostics,
+    )
+    .filter(|value| {
+        one_of(
+            value,
+            BOOT_TYPES,
+            "systemConfig.bootloader.bootType",
+            "boot type",
+            diagnostics,
+        )
+    });
+    let loader = required(
+        bootloader.provider.as_ref(),
+        top,
+        "systemConfig.bootloader.provider",
+        diagnostics,
+    )
+    .filter(|value| {
+        one_of(
+            value,
+            BOOTLOADERS,
+            "systemConfig.bootloader.provider",
+            "bootloader",
+            diagnostics,
+        )
+    });
 
-    let (Some(boot_type), Some(loader)) = (boot_type, loader) else { return };
+    let (Some(boot_type), Some(loader)) = (boot_type, loader) else {
+        return;
+    };
     if boot_type.value == "legacy" && loader.value == "systemd-boot" {
         let message = "systemd-boot boots only with EFI: use bootType: efi or provider: grub";
         diagnostics.push(&loader.loc, "systemConfig.bootloader.provider", message);
     }
 
-    let (Some(disk), Some(layout)) = (&template.disk, layout) else { return };
+    let (Some(disk), Some(layout)) = (&template.disk, layout) else {
+        return;
+    };
     let has_esp = disk.partitions.iter().any(is_esp);
     if boot_type.value == "efi" && !has_esp {
         let message = "EFI boot needs an EFI system partition: add a partition with type: esp and fsType: fat32";
         diagnostics.push(&disk.loc, "disk.partitions", message);
     }
     let has_bios_boot = disk.partitions.iter().any(|p| {
-        p.kind.as_ref().is_some_and(|k| k.value == "bios-boot") || p.flags.iter().any(|f| f.value == "bios_grub")
+        p.kind.as_ref().is_some_and(|k| k.value == "bios-boot")
+            || p.flags.iter().any(|f| f.value == "bios_grub")
     });
     if boot_type.value == "legacy" && layout.table == TableType::Gpt && !has_bios_boot {
-        let message = "Legacy boot from a GPT disk needs a BIOS boot partition: add one with type: bios-boot";
+        let message =
+            "Legacy boot from a GPT disk needs a BIOS boot partition: add one with type: bios-boot";
         diagnostics.push(&disk.loc, "disk.partitions", message);
     }
-    if !layout.partitions.iter().any(|p| p.mount_point.as_deref() == Some("/")) {
-        diagnostics.push(&disk.loc, "disk.partitions", "No partition is mounted at `/`: add a root partition");
+    if !layout
+        .partitions
+        .iter()
+        .any(|p| p.mount_point.as_deref() == Some("/"))
+    {
+        diagnostics.push(
+            &disk.loc,
+            "disk.partitions",
+            "No partition is mounted at `/`: add a root partition",
+        );
     }
 }
 
 fn is_esp(partition: &Partition) -> bool {
-    partition.kind.as_ref().is_some_and(|k| k.value == "esp") || partition.flags.iter().any(|f| f.value == "esp")
+    partition.kind.as_ref().is_some_and(|k| k.value == "esp")
+        || partition.flags.iter().any(|f| f.value == "esp")
 }
 
 fn check_partition_fields(template: &ImageTemplate, diagnostics: &mut Diagnostics) {
@@ -171,7 +239,12 @@ fn check_partition_fields(template: &ImageTemplate, diagnostics: &mut Diagnostic
     let mut mount_points: Vec<&str> = Vec::new();
     for (index, partition) in disk.partitions.iter().enumerate() {
         let path = item("disk.partitions", index);
-        if let Some(id) = required(partition.id.as_ref(), &partition.loc, &child(&path, "id"), diagnostics) {
+        if let Some(id) = required(
+            partition.id.as_ref(),
+            &partition.loc,
+            &child(&path, "id"),
+            diagnostics,
+        ) {
             if ids.contains(&id.value.as_str()) {
                 let message = format!("Partition id `{}` is used twice", id.value);
                 diagnostics.push(&id.loc, &child(&path, "id"), message);
@@ -180,18 +253,38 @@ fn check_partition_fields(template: &ImageTemplate, diagnostics: &mut Diagnostic
         }
         check_partition_type(partition, &path, diagnostics);
         for flag in &partition.flags {
-            one_of(flag, FLAGS, &child(&path, "flags"), "partition flag", diagnostics);
+            one_of(
+                flag,
+                FLAGS,
+                &child(&path, "flags"),
+                "partition flag",
+                diagnostics,
+            );
         }
         let fs_type = partition.fs_type.as_ref();
         if let Some(fs_type) = fs_type {
-            one_of(fs_type, FS_TYPES, &child(&path, "fsType"), "filesystem type", diagnostics);
+            one_of(
+                fs_type,
+                FS_TYPES,
+                &child(&path, "fsType"),
+                "filesystem type",
+                diagnostics,
+            );
         }
-        if is_esp(partition) && fs_type.is_some_and(|f| !f.value.starts_with("fat") && f.value != "vfat") {
+        if is_esp(partition)
+            && fs_type.is_some_and(|f| !f.value.starts_with("fat") && f.value != "vfat")
+        {
             let message = "An EFI system partition must be FAT: use fsType: fat32";
             diagnostics.push(&partition.loc, &child(&path, "fsType"), message);
         }
         if let Some(mount_point) = &partition.mount_point {
-            check_mount_point(partition, mount_point, &path, &mut mount_points, diagnostics);
+            check_mount_point(
+                partition,
+                mount_point,
+                &path,
+                &mut mount_points,
+                diagnostics,
+            );
         }
         if let (Some(label), Some(fs_type)) = (&partition.fs_label, fs_type) {
             check_label(label, &fs_type.value, &child(&path, "fsLabel"), diagnostics);
@@ -202,14 +295,23 @@ fn check_partition_fields(template: &ImageTemplate, diagnostics: &mut Diagnostic
 fn check_partition_type(partition: &Partition, path: &str, diagnostics: &mut Diagnostics) {
     if let Some(uuid) = &partition.type_uuid {
         if !is_uuid(&uuid.value) {
-            let message = format!("Invalid type UUID `{}`: write it as 8-4-4-4-12 hex digits", uuid.value);
+            let message = format!(
+                "Invalid type UUID `{}`: write it as 8-4-4-4-12 hex digits",
+                uuid.value
+            );
             diagnostics.push(&uuid.loc, &child(path, "typeUUID"), message);
         }
         return;
     }
     match &partition.kind {
         Some(kind) => {
-            one_of(kind, PARTITION_TYPES, &child(path, "type"), "partition type", diagnostics);
+            one_of(
+                kind,
+                PARTITION_TYPES,
+                &child(path, "type"),
+                "partition type",
+                diagnostics,
+            );
         }
         None => {
             let message = "Missing `type` or `typeUUID`";
@@ -226,15 +328,25 @@ fn check_mount_point<'a>(
     diagnostics: &mut Diagnostics,
 ) {
     let key = child(path, "mountPoint");
-    let is_swap = partition.fs_type.as_ref().is_some_and(|f| f.value == "swap");
+    let is_swap = partition
+        .fs_type
+        .as_ref()
+        .is_some_and(|f| f.value == "swap");
     if is_swap {
         if mount_point.value != "none" {
-            diagnostics.push(&mount_point.loc, &key, "A swap partition has no mount point: remove it");
+            diagnostics.push(
+                &mount_point.loc,
+                &key,
+                "A swap partition has no mount point: remove it",
+            );
         }
         return;
     }
     if !is_clean_absolute(&mount_point.value) {
-        let message = format!("Invalid mount point `{}`: use an absolute path without `..`", mount_point.value);
+        let message = format!(
+            "Invalid mount point `{}`: use an absolute path without `..`",
+            mount_point.value
+        );
         diagnostics.push(&mount_point.loc, &key, message);
     } else if seen.contains(&mount_point.value.as_str()) {
         let message = format!("Mount point `{}` is used twice", mount_point.value);
@@ -251,7 +363,10 @@ fn check_label(label: &Spanned<String>, fs_type: &str, path: &str, diagnostics: 
         _ => 255,
     };
     if label.value.len() > max {
-        let message = format!("Label `{}` is longer than the {max} bytes {fs_type} allows", label.value);
+        let message = format!(
+            "Label `{}` is longer than the {max} bytes {fs_type} allows",
+            label.value
+        );
         diagnostics.push(&label.loc, path, message);
     }
 }
@@ -259,7 +374,10 @@ fn check_label(label: &Spanned<String>, fs_type: &str, path: &str, diagnostics: 
 fn is_uuid(text: &str) -> bool {
     let groups: Vec<&str> = text.split('-').collect();
     groups.len() == 5
-        && groups.iter().zip([8, 4, 4, 4, 12]).all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()))
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 fn is_clean_absolute(path: &str) -> bool {
@@ -269,7 +387,12 @@ fn is_clean_absolute(path: &str) -> bool {
 fn check_users(users: &[User], diagnostics: &mut Diagnostics) {
     for (index, user) in users.iter().enumerate() {
         let path = item("systemConfig.users", index);
-        if let Some(name) = required(user.name.as_ref(), &user.loc, &child(&path, "name"), diagnostics) {
+        if let Some(name) = required(
+            user.name.as_ref(),
+            &user.loc,
+            &child(&path, "name"),
+            diagnostics,
+        ) {
             if !is_user_name(&name.value) {
                 let message = format!(
                     "Invalid user name `{}`: start with a lowercase letter or `_`, then lowercase \
@@ -292,7 +415,11 @@ fn check_users(users: &[User], diagnostics: &mut Diagnostics) {
                 diagnostics.push(&value.loc, &child(&path, key), message);
             }
         }
-        if let Some(uid) = user.uid.as_ref().filter(|uid| !(0..=65_533).contains(&uid.value)) {
+        if let Some(uid) = user
+            .uid
+            .as_ref()
+            .filter(|uid| !(0..=65_533).contains(&uid.value))
+        {
             let message = format!("Invalid uid {}: use 0 to 65533", uid.value);
             diagnostics.push(&uid.loc, &child(&path, "uid"), message);
         }
@@ -302,22 +429,34 @@ fn check_users(users: &[User], diagnostics: &mut Diagnostics) {
 fn is_user_name(name: &str) -> bool {
     (1..=32).contains(&name.len())
         && name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
 }
 
 /// Checks a password: a crypt(3) hash or a locked marker, or plain text with `hashAlgo` set.
 fn check_password(user: &User, path: &str, diagnostics: &mut Diagnostics) {
-    let Some(password) = &user.password else { return };
+    let Some(password) = &user.password else {
+        return;
+    };
     let key = child(path, "password");
     if let Some(algorithm) = &user.hash_algo {
-        one_of(algorithm, HASH_ALGORITHMS, &child(path, "hashAlgo"), "hash algorithm", diagnostics);
+        one_of(
+            algorithm,
+            HASH_ALGORITHMS,
+            &child(path, "hashAlgo"),
+            "hash algorithm",
+            diagnostics,
+        );
         if password.value.is_empty() {
             diagnostics.push(&password.loc, &key, "Password is empty");
         }
         return;
     }
     let text = password.value.as_str();
-    let is_hash = ["$1$", "$5$", "$6$", "$y$", "$2b$", "$2y$", "$gy$"].iter().any(|p| text.starts_with(p));
+    let is_hash = ["$1$", "$5$", "$6$", "$y$", "$2b$", "$2y$", "$gy$"]
+        .iter()
+        .any(|p| text.starts_with(p));
     let is_locked = text == "!" || text == "*" || text.starts_with('!');
     if !is_hash && !is_locked {
         let message = "Password is not a crypt(3) hash: give a hash such as the output of \
@@ -329,14 +468,24 @@ fn check_password(user: &User, path: &str, diagnostics: &mut Diagnostics) {
 fn check_files(files: &[AdditionalFile], diagnostics: &mut Diagnostics) {
     for (index, file) in files.iter().enumerate() {
         let path = item("systemConfig.additionalFiles", index);
-        if let Some(local) = required(file.local.as_ref(), &file.loc, &child(&path, "local"), diagnostics) {
+        if let Some(local) = required(
+            file.local.as_ref(),
+            &file.loc,
+            &child(&path, "local"),
+            diagnostics,
+        ) {
             let resolved = provider::resolve(file.base_dir.as_deref(), &local.value);
             if !resolved.exists() {
                 let message = format!("Source file `{}` not found", resolved.display());
                 diagnostics.push(&local.loc, &child(&path, "local"), message);
             }
         }
-        let destination = required(file.destination.as_ref(), &file.loc, &child(&path, "final"), diagnostics);
+        let destination = required(
+            file.destination.as_ref(),
+            &file.loc,
+            &child(&path, "final"),
+            diagnostics,
+        );
         if let Some(destination) = destination.filter(|d| !is_clean_absolute(&d.value)) {
             let message = format!(
                 "Invalid destination `{}`: use an absolute path inside the image, without `..`",
@@ -345,9 +494,13 @@ fn check_files(files: &[AdditionalFile], diagnostics: &mut Diagnostics) {
             diagnostics.push(&destination.loc, &child(&path, "final"), message);
         }
         if let Some(mode) = &file.permissions {
-            let valid = u32::from_str_radix(mode.value.trim_start_matches("0o"), 8).is_ok_and(|m| m <= 0o7777);
+            let valid = u32::from_str_radix(mode.value.trim_start_matches("0o"), 8)
+                .is_ok_and(|m| m <= 0o7777);
             if !valid {
-                let message = format!("Invalid permissions `{}`: write an octal mode such as \"0644\"", mode.value);
+                let message = format!(
+                    "Invalid permissions `{}`: write an octal mode such as \"0644\"",
+                    mode.value
+                );
                 diagnostics.push(&mode.loc, &child(&path, "permissions"), message);
             }
         }

@@ -1,0 +1,32 @@
+# The compiled module os_image_composer._native. `mypy.stubtest` checks that this file matches it.
+# Functions return JSON text that the typed classes of the package decode.
+
+__version__: str
+
+def load_config(
+    config_file: str | None = None,
+    cache_dir: str | None = None,
+    work_dir: str | None = None,
+    temp_dir: str | None = None,
+    workers: int | None = None,
+    log_level: str | None = None,
+    log_file: str | None = None,
+) -> str: ...
+def default_config_text() -> str: ...
+def check_template_file(
+    path: str,
+    config_file: str | None = None,
+    cache_dir: str | None = None,
+    work_dir: str | None = None,
+    temp_dir: str | None = None,
+    workers: int | None = None,
+    log_level: str | None = None,
+    log_file: str | None = None,
+) -> str: ...
+def check_template_text(
+    text: str,
+    source: str,
+    base_dir: str | None = None,
+    config_file: str | None = None,
+) -> str: ...
+def providers(config_file: str | None = None) -> str: ...

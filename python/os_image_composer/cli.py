@@ -1,0 +1,191 @@
+"""The ``os-image-composer`` command line.
+
+Exit codes: 0 success, 1 an error in the input or the work (such as an invalid template),
+2 a usage error, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from os_image_composer import _native
+from os_image_composer.config import Config
+from os_image_composer.errors import ComposerError, TemplateError
+from os_image_composer.template import ImageTemplate
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def _add_global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    # Options are accepted before and after the command. Below the top level their default is
+    # SUPPRESS, so a value given before the command is not reset by the command's parser.
+    default = None if top else argparse.SUPPRESS
+    group = parser.add_argument_group("global options")
+    group.add_argument("--config", metavar="FILE", default=default, help="configuration file")
+    group.add_argument(
+        "-d", "--cache-dir", metavar="DIR", default=default, help="package and metadata cache"
+    )
+    group.add_argument(
+        "--work-dir", metavar="DIR", default=default, help="chroot environments and image builds"
+    )
+    group.add_argument(
+        "-w",
+        "--workers",
+        metavar="N",
+        type=int,
+        default=default,
+        help="concurrent downloads and checks, 1 to 100",
+    )
+    group.add_argument(
+        "--log-level",
+        choices=["error", "warn", "info", "debug", "trace"],
+        default=default,
+        help="log detail (default: info)",
+    )
+    group.add_argument(
+        "-v", "--verbose", action="store_true", default=default, help="same as --log-level debug"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser of the command line."""
+    parser = argparse.ArgumentParser(
+        prog="os-image-composer",
+        description="Compose bootable Linux OS images from YAML templates.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_native.__version__}")
+    _add_global_options(parser, top=True)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    validate = commands.add_parser(
+        "validate", help="check a template", description="Check a template and its disk layout."
+    )
+    validate.add_argument("template", metavar="TEMPLATE", help="image template file")
+    validate.add_argument(
+        "--merged", action="store_true", help="print the template merged with provider defaults"
+    )
+    _add_global_options(validate, top=False)
+
+    config = commands.add_parser("config", help="show or create the configuration")
+    config_commands = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    init = config_commands.add_parser("init", help="write a commented default configuration")
+    init.add_argument(
+        "output", nargs="?", default="-", metavar="FILE", help="file to write (default: stdout)"
+    )
+    init.add_argument("--force", action="store_true", help="overwrite an existing file")
+    show = config_commands.add_parser("show", help="print the effective configuration")
+    show.add_argument("--json", action="store_true", help="print JSON")
+    _add_global_options(show, top=False)
+
+    providers = commands.add_parser("providers", help="list the embedded providers")
+    providers.add_argument("--json", action="store_true", help="print JSON")
+    _add_global_options(providers, top=False)
+    return parser
+
+
+def _load_config(args: argparse.Namespace) -> Config:
+    log_level = "debug" if getattr(args, "verbose", False) else args.log_level
+    return Config.load(
+        args.config,
+        cache_dir=args.cache_dir,
+        work_dir=args.work_dir,
+        workers=args.workers,
+        log_level=log_level,
+    )
+
+
+def _run_validate(args: argparse.Namespace) -> int:
+    config = _load_config(args)
+    try:
+        template = ImageTemplate.from_file(args.template, config)
+    except TemplateError as error:
+        for issue in error.errors:
+            print(issue, file=sys.stderr)
+        if not error.errors:
+            print(f"error: {error}", file=sys.stderr)
+        count = len(error.errors)
+        if count:
+            print(f"{args.template}: invalid, {count} error{'s' if count > 1 else ''}", file=sys.stderr)
+        return EXIT_ERROR
+
+    if args.merged:
+        sys.stdout.write(template.merged_yaml())
+    else:
+        print(f"{args.template}: valid ({template.provider_id})")
+    return EXIT_OK
+
+
+def _run_config_init(args: argparse.Namespace) -> int:
+    text = _native.default_config_text()
+    if args.output == "-":
+        sys.stdout.write(text)
+        return EXIT_OK
+    output = Path(args.output)
+    if output.exists() and not args.force:
+        print(f"error: `{output}` already exists: pass --force to overwrite it", file=sys.stderr)
+        return EXIT_ERROR
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text, encoding="utf-8")
+    print(f"wrote {output}")
+    return EXIT_OK
+
+
+def _run_config_show(args: argparse.Namespace) -> int:
+    config = _load_config(args)
+    if args.json:
+        print(json.dumps(config.to_dict(), indent=2, sort_keys=True))
+        return EXIT_OK
+    settings = config.settings()
+    width = max(len(setting.key) for setting in settings)
+    source = config.file if config.file else "none (built-in defaults)"
+    print(f"# configuration file: {source}")
+    for setting in settings:
+        print(f"{setting.key:<{width}}  {setting.value}  # {setting.origin}")
+    return EXIT_OK
+
+
+def _run_providers(args: argparse.Namespace) -> int:
+    providers = json.loads(_native.providers(args.config))
+    if args.json:
+        print(json.dumps(providers, indent=2))
+        return EXIT_OK
+    for provider in providers:
+        names = ", ".join(repository["name"] for repository in provider["repositories"])
+        print(f"{provider['id']:<28} {provider['packageFormat']:<4} {names}")
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line and return its exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.workers is not None and not 1 <= args.workers <= 100:
+        parser.error(f"argument -w/--workers: invalid value {args.workers}: use 1 to 100")
+
+    handlers = {
+        "validate": _run_validate,
+        "providers": _run_providers,
+        ("config", "init"): _run_config_init,
+        ("config", "show"): _run_config_show,
+    }
+    key = (args.command, args.config_command) if args.command == "config" else args.command
+    try:
+        return handlers[key](args)
+    except ComposerError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader of stdout went away, as with `| head`: nothing more can be written.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_ERROR

@@ -1,0 +1,83 @@
+"""Exceptions and warnings of os-image-composer.
+
+Every error the product raises derives from `ComposerError`, whether the core found it in Rust or
+the Python layer did. Each class carries the failing values as attributes.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+__all__ = [
+    "ComposerError",
+    "ComposerWarning",
+    "ConfigError",
+    "TemplateError",
+    "TemplateIssue",
+]
+
+
+class ComposerError(Exception):
+    """The root of all os-image-composer errors."""
+
+    __module__ = "os_image_composer"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ComposerWarning(UserWarning):
+    """The root of all os-image-composer warnings."""
+
+    __module__ = "os_image_composer"
+
+
+class TemplateIssue(NamedTuple):
+    """One problem found in a template or configuration file."""
+
+    file: str
+    line: int
+    column: int
+    path: str
+    """The key path, such as ``disk.partitions[1].end``; empty for the whole file."""
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}:{self.column}"
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+def _issues(items: list[tuple[str, int, int, str, str]] | None) -> list[TemplateIssue]:
+    return [TemplateIssue(*item) for item in items or []]
+
+
+class ConfigError(ComposerError):
+    """A configuration file or setting is missing or invalid.
+
+    `errors` lists each problem in a configuration file with its position; it is empty for
+    problems that have none, such as a file named by ``--config`` that does not exist.
+    """
+
+    __module__ = "os_image_composer"
+
+    def __init__(
+        self, message: str, errors: list[tuple[str, int, int, str, str]] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.errors = _issues(errors)
+
+
+class TemplateError(ComposerError):
+    """An image template is missing or invalid; `errors` lists every problem found."""
+
+    __module__ = "os_image_composer"
+
+    def __init__(
+        self, message: str, errors: list[tuple[str, int, int, str, str]] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.errors = _issues(errors)
