@@ -659,6 +659,16 @@ def test_fault_truncation_gives_short_body(served: ServedRepo) -> None:
     assert raised.value.partial == served.built.release.read_bytes()[:40]
 
 
+def test_fault_offsets_count_from_body_start(served: ServedRepo) -> None:
+    served.server.add_fault("*/Release", Fault(stall_after=5, stall_seconds=0.1, truncate_after=20))
+    connection = http.client.HTTPConnection("127.0.0.1", served.server.port, timeout=10)
+    connection.request("GET", "/dists/oic-test/Release")
+    with pytest.raises(http.client.IncompleteRead) as raised:
+        connection.getresponse().read()
+    connection.close()
+    assert raised.value.partial == served.built.release.read_bytes()[:20]
+
+
 def test_fault_reset_mid_body(served: ServedRepo) -> None:
     served.server.add_fault("*/Release", Fault(reset_after=10))
     connection = http.client.HTTPConnection("127.0.0.1", served.server.port, timeout=10)

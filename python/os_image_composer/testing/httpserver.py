@@ -52,7 +52,7 @@ class Fault:
 
     The first `fail_first` matching requests get `status` with an empty body. The body faults
     (`truncate_after` and the rest) then apply to the next `times` matching requests, or to all
-    of them when `times` is None.
+    of them when `times` is None. Byte offsets count from the start of the body.
     """
 
     fail_first: int = 0
@@ -60,7 +60,7 @@ class Fault:
     retry_after: int | None = None
     # Send the full Content-Length header, then only this many body bytes, then close (FIN).
     truncate_after: int | None = None
-    # Send this many body bytes, then reset the connection (RST).
+    # Send this many body bytes, then reset the connection (RST). Wins over truncate_after.
     reset_after: int | None = None
     # Send this value as Content-Length in place of the real body length.
     wrong_length: int | None = None
@@ -169,23 +169,21 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is None:
             self.wfile.write(body)
             return
+        cut = fault.reset_after if fault.reset_after is not None else fault.truncate_after
+        end = len(body) if cut is None else min(cut, len(body))
         if fault.stall_after is not None:
-            self.wfile.write(body[: fault.stall_after])
+            stall_at = min(fault.stall_after, end)
+            self.wfile.write(body[:stall_at])
             self.wfile.flush()
             self.server.owner.wait(fault.stall_seconds)
-            body = body[fault.stall_after :]
+            self.wfile.write(body[stall_at:end])
+        else:
+            self.wfile.write(body[:end])
+        self.wfile.flush()
         if fault.reset_after is not None:
-            self.wfile.write(body[: fault.reset_after])
-            self.wfile.flush()
             self._reset_connection()
-            return
-        if fault.truncate_after is not None:
-            self.wfile.write(body[: fault.truncate_after])
-            self.close_connection = True
-            return
-        self.wfile.write(body)
-        # A client that trusts a wrong Content-Length cannot find the next response's start.
-        if fault.wrong_length is not None:
+        elif cut is not None or fault.wrong_length is not None:
+            # A client that trusts a wrong Content-Length cannot find the next response's start.
             self.close_connection = True
 
     def _reset_connection(self) -> None:

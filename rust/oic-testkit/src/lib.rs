@@ -1,1 +1,14 @@
 //! Test helpers: signed Debian repositories served over HTTP on 127.0.0.1.
+//!
+//! [`DebRepo::build`] runs the Python builder `python/os_image_composer/testing/debrepo.py`,
+//! which needs `python3`, `dpkg-deb` and `gpg` on the host. [`HttpServer::serve`] serves a
+//! directory with the same fault hooks as the Python test server.
+
+mod debrepo;
+mod glob;
+mod http;
+mod server;
+
+pub use debrepo::{BuiltPackage, BuiltRepo, DebRepo, DebRepoError, DEBREPO_SCRIPT};
+pub use glob::glob_match;
+pub use server::{Fault, HttpServer, Request};
