@@ -229,6 +229,7 @@ pub fn read_file(config: &mut Config, bytes: &[u8], path: &Path) -> Result<(), D
     if diagnostics.is_empty() {
         Ok(())
     } else {
+        diagnostics.sort();
         Err(diagnostics)
     }
 }

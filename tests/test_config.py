@@ -1,0 +1,172 @@
+"""The global configuration through the Python API and `os-image-composer config`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import os_image_composer as oic
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE = REPO / "image-templates" / "debian12-x86_64-minimal-raw.yml"
+
+
+def run_cli(*args: str, cwd: Path, home: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config")}
+    command = [sys.executable, "-m", "os_image_composer", *args]
+    return subprocess.run(command, capture_output=True, text=True, cwd=cwd, env=env, check=False)
+
+
+@pytest.fixture
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run with an empty working directory and home, so no real configuration file is found."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "home" / ".config"))
+    return tmp_path
+
+
+def test_defaults_without_files(isolated: Path) -> None:
+    if Path("/etc/os-image-composer/config.yml").exists():
+        pytest.skip("this machine has a system configuration file")
+    config = oic.Config.load()
+    assert config.file is None
+    assert config.cache_dir == Path("/var/cache/os-image-composer")
+    assert config.work_dir == Path("/var/tmp/os-image-composer")
+    assert config.workers == 8
+    assert {setting.origin for setting in config.settings()} == {"default"}
+
+
+def test_working_directory_file_is_found(isolated: Path) -> None:
+    (isolated / "os-image-composer.yml").write_text("workers: 3\ncache_dir: c\n", encoding="utf-8")
+    config = oic.Config.load()
+    assert config.file == Path("os-image-composer.yml")
+    assert config.workers == 3
+    assert config.cache_dir == isolated / "c"
+    origins = {setting.key: setting.origin for setting in config.settings()}
+    assert origins["workers"] == "os-image-composer.yml:1:10"
+
+
+def test_user_file_comes_after_working_directory(isolated: Path) -> None:
+    user_file = isolated / "home" / ".config" / "os-image-composer" / "config.yml"
+    user_file.parent.mkdir(parents=True)
+    user_file.write_text("workers: 5\n", encoding="utf-8")
+    assert oic.Config.load().workers == 5
+    (isolated / "os-image-composer.yml").write_text("workers: 6\n", encoding="utf-8")
+    assert oic.Config.load().workers == 6
+
+
+def test_overrides_win_and_say_so(isolated: Path) -> None:
+    (isolated / "os-image-composer.yml").write_text("workers: 3\n", encoding="utf-8")
+    config = oic.Config.load(workers=20, cache_dir=isolated / "x")
+    assert config.workers == 20
+    origins = {setting.key: setting.origin for setting in config.settings()}
+    assert origins["workers"] == "flag --workers"
+    assert config.override(workers=4).workers == 4
+
+
+def test_missing_explicit_file_raises(isolated: Path) -> None:
+    with pytest.raises(oic.ConfigError) as caught:
+        oic.Config.load(isolated / "absent.yml")
+    assert "not found" in str(caught.value)
+    assert isinstance(caught.value, oic.ComposerError)
+
+
+def test_invalid_file_lists_every_error(isolated: Path) -> None:
+    path = isolated / "bad.yml"
+    path.write_text("workers: 500\nlogging:\n  level: loud\ncache: /x\n", encoding="utf-8")
+    with pytest.raises(oic.ConfigError) as caught:
+        oic.Config.load(path)
+    messages = [(issue.line, issue.path) for issue in caught.value.errors]
+    assert messages == [(1, "workers"), (3, "logging.level"), (4, "cache")]
+
+
+def test_provider_repositories_replaced(isolated: Path) -> None:
+    path = isolated / "mirror.yml"
+    path.write_text(
+        "providers:\n"
+        "  debian-debian12-x86_64:\n"
+        "    repositories:\n"
+        "      - name: local\n"
+        "        url: http://127.0.0.1:9/debian\n"
+        "        suite: bookworm\n"
+        "        components: [main]\n"
+        "        keys: [/usr/share/keyrings/debian-archive-keyring.gpg]\n",
+        encoding="utf-8",
+    )
+    config = oic.Config.load(path)
+    repositories = config.providers["debian-debian12-x86_64"]
+    assert [repository["name"] for repository in repositories] == ["local"]
+    template = oic.ImageTemplate.from_file(EXAMPLE, config)
+    assert template.provider_id == "debian-debian12-x86_64"
+
+
+def test_config_init_writes_loadable_file(isolated: Path) -> None:
+    result = run_cli("config", "init", "cfg.yml", cwd=isolated, home=isolated / "home")
+    assert result.returncode == 0, result.stderr
+    config = oic.Config.load(isolated / "cfg.yml")
+    assert config.workers == 8
+    again = run_cli("config", "init", "cfg.yml", cwd=isolated, home=isolated / "home")
+    assert again.returncode == 1
+    assert "--force" in again.stderr
+
+
+def test_config_show_names_origins(isolated: Path) -> None:
+    (isolated / "os-image-composer.yml").write_text("workers: 3\n", encoding="utf-8")
+    result = run_cli(
+        "config", "show", "--work-dir", "/srv/w", cwd=isolated, home=isolated / "home"
+    )
+    assert result.returncode == 0, result.stderr
+    lines = {line.split()[0]: line for line in result.stdout.splitlines() if line[0] != "#"}
+    assert lines["workers"].endswith("# os-image-composer.yml:1:10")
+    assert lines["work_dir"].endswith("# flag --work-dir")
+    assert lines["cache_dir"].endswith("# default")
+
+
+def test_config_show_json(isolated: Path) -> None:
+    result = run_cli("config", "show", "--json", "-w", "9", cwd=isolated, home=isolated / "home")
+    assert json.loads(result.stdout)["workers"] == 9
+
+
+def test_cli_reports_bad_config_without_traceback(isolated: Path) -> None:
+    (isolated / "os-image-composer.yml").write_text("workerz: 3\n", encoding="utf-8")
+    result = run_cli("validate", str(EXAMPLE), cwd=isolated, home=isolated / "home")
+    assert result.returncode == 1
+    assert "os-image-composer.yml:1:1: workerz: Unknown key `workerz`" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_template_error_carries_issues(isolated: Path) -> None:
+    data = {
+        "target": {"os": "debian", "dist": "debian12", "arch": "x86_64", "imageType": "raw"},
+        "disk": {"size": "1GiB", "partitions": []},
+        "systemConfig": {"name": "t"},
+    }
+    with pytest.raises(oic.TemplateError) as caught:
+        oic.ImageTemplate.from_dict(data, source="inline")
+    issue = caught.value.errors[0]
+    assert issue.file == "inline"
+    assert issue.path == "disk.partitions"
+    assert "at least one partition" in issue.message
+
+
+def test_template_api_merges(isolated: Path) -> None:
+    template = oic.ImageTemplate.from_file(EXAMPLE)
+    merged = template.merged()
+    assert "openssh-server" in merged["systemConfig"]["packages"]
+    assert "dbus" in merged["systemConfig"]["packages"]
+    assert "dbus" not in template.to_dict()["systemConfig"]["packages"]
+    layout = template.disk_layout
+    assert layout["table"] == "gpt"
+    assert layout["partitions"][1]["end"] == 2 * 1024**3 - 1024**2
+
+
+def test_exceptions_have_public_module() -> None:
+    for cls in (oic.ComposerError, oic.ConfigError, oic.TemplateError, oic.ComposerWarning):
+        assert cls.__module__ == "os_image_composer"
+    assert issubclass(oic.TemplateError, oic.ComposerError)
