@@ -118,9 +118,7 @@ def test_config_init_writes_loadable_file(isolated: Path) -> None:
 
 def test_config_show_names_origins(isolated: Path) -> None:
     (isolated / "os-image-composer.yml").write_text("workers: 3\n", encoding="utf-8")
-    result = run_cli(
-        "config", "show", "--work-dir", "/srv/w", cwd=isolated, home=isolated / "home"
-    )
+    result = run_cli("config", "show", "--work-dir", "/srv/w", cwd=isolated, home=isolated / "home")
     assert result.returncode == 0, result.stderr
     lines = {line.split()[0]: line for line in result.stdout.splitlines() if line[0] != "#"}
     assert lines["workers"].endswith("# os-image-composer.yml:1:10")

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from os_image_composer.testing import mirror
 from os_image_composer.testing.mirror import (
     AptRoot,

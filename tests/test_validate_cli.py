@@ -223,7 +223,9 @@ def test_all_errors_reported_at_once(tmp_path: Path) -> None:
     content += "  hostnme: box\n"
     result = run_cli("validate", "t.yml", cwd=write(tmp_path, content).parent)
     assert result.returncode == 1
-    error_lines = [line for line in result.stderr.splitlines() if re.match(r"t\.yml:\d+:\d+: ", line)]
+    error_lines = [
+        line for line in result.stderr.splitlines() if re.match(r"t\.yml:\d+:\d+: ", line)
+    ]
     assert len(error_lines) == 3, result.stderr
     assert "t.yml: invalid, 3 errors" in result.stderr
 

@@ -1,6 +1,14 @@
 # The compiled module os_image_composer._native. `mypy.stubtest` checks that this file matches it.
 # Functions return JSON text that the typed classes of the package decode.
 
+__all__ = [
+    "__version__",
+    "check_template_file",
+    "check_template_text",
+    "default_config_text",
+    "load_config",
+    "providers",
+]
 __version__: str
 
 def load_config(

@@ -113,7 +113,10 @@ def _run_validate(args: argparse.Namespace) -> int:
             print(f"error: {error}", file=sys.stderr)
         count = len(error.errors)
         if count:
-            print(f"{args.template}: invalid, {count} error{'s' if count > 1 else ''}", file=sys.stderr)
+            print(
+                f"{args.template}: invalid, {count} error{'s' if count > 1 else ''}",
+                file=sys.stderr,
+            )
         return EXIT_ERROR
 
     if args.merged:

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+
 from os_image_composer.testing import debrepo
 from os_image_composer.testing.debrepo import (
     FileSpec,

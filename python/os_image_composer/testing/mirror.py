@@ -454,6 +454,12 @@ def download_packages(root: Path, stanzas: Sequence[Stanza]) -> None:
             error = failure
         for stanza in batch:
             install_download(root, work / stanza.download_name(), stanza)
+        if error is not None and "404" in str(error):
+            hint = (
+                "\nThe registry no longer serves a version that apt's lists name, so the lists "
+                "are out of date: run `apt-get update`, then prepare again."
+            )
+            raise MirrorError(f"{error}{hint}") from None
         if error is not None:
             raise error
     shutil.rmtree(work)
