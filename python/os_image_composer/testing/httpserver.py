@@ -176,6 +176,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body[:stall_at])
             self.wfile.flush()
             self.server.owner.wait(fault.stall_seconds)
+            if self.server.owner.stopping:
+                # A stopping server ends the stall early and must not finish the body.
+                self.close_connection = True
+                return
             self.wfile.write(body[stall_at:end])
         else:
             self.wfile.write(body[:end])
@@ -333,6 +337,11 @@ class RepoServer:
         if not candidate.is_relative_to(self.root) or not candidate.is_file():
             return HTTPStatus.NOT_FOUND
         return candidate
+
+    @property
+    def stopping(self) -> bool:
+        """Whether `stop` has been called."""
+        return self._stopping.is_set()
 
     def wait(self, seconds: float) -> None:
         """Sleep for `seconds`, or less if the server stops meanwhile."""

@@ -548,7 +548,15 @@ mod tests {
 
     #[test]
     fn provider_repositories_are_replaced() {
-        let text = "providers:\n  debian-debian12-x86_64:\n    repositories:\n      - name: local\n        url: http://127.0.0.1:8080/debian\n        suite: bookworm\n        components: [main]\n        keys: [keys/debian.gpg]\n";
+        let text = "providers:
+  debian-debian12-x86_64:
+    repositories:
+      - name: local
+        url: http://127.0.0.1:8080/debian
+        suite: bookworm
+        components: [main]
+        keys: [keys/debian.gpg]
+";
         let config = read(text).unwrap();
         let provider = config.provider("debian-debian12-x86_64").unwrap();
         assert_eq!(provider.repositories.len(), 1);
@@ -577,7 +585,12 @@ mod tests {
 
     #[test]
     fn repository_without_keys_needs_opt_out() {
-        let text = "providers:\n  debian-debian12-x86_64:\n    repositories:\n      - name: x\n        url: http://127.0.0.1/d\n";
+        let text = "providers:
+  debian-debian12-x86_64:
+    repositories:
+      - name: x
+        url: http://127.0.0.1/d
+";
         let error = read(text).unwrap_err().to_string();
         assert!(error.contains("gpgCheck: false"), "{error}");
         let opted_out = text.replace("url:", "gpgCheck: false\n        url:");

@@ -170,7 +170,12 @@ mod tests {
     #[test]
     fn repositories_merge_by_codename() {
         let default = template("packageRepositories:\n  - {codename: a, url: http://x/1}\n");
-        let user = template("packageRepositories:\n  - {codename: a, url: http://x/2}\n  - {codename: b, url: http://x/3}\n");
+        let user = template(
+            "packageRepositories:
+  - {codename: a, url: http://x/2}
+  - {codename: b, url: http://x/3}
+",
+        );
         let repositories = merge(default, user).package_repositories;
         assert_eq!(repositories.len(), 2);
         assert_eq!(repositories[0].url.as_ref().unwrap().value, "http://x/2");

@@ -18,7 +18,10 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     let unit = unit.trim();
 
     let invalid = || {
-        format!("Invalid size `{text}`: write a whole number with an optional unit, such as 4GiB, 4G, 512MiB or 4096 MiB")
+        format!(
+            "Invalid size `{text}`: write a whole number with an optional unit, such as 4GiB, \
+             4G, 512MiB or 4096 MiB"
+        )
     };
     if digits.is_empty() {
         return Err(invalid());

@@ -14,7 +14,8 @@ use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 
 use crate::diag::{Diagnostics, Loc};
 
-/// The largest file accepted. Templates are a few kilobytes; this leaves room for long package lists.
+/// The largest file accepted. Templates are a few kilobytes, so this leaves room for long package
+/// lists.
 pub const MAX_FILE_BYTES: usize = 4 * 1024 * 1024;
 
 /// The largest number of nodes after aliases are expanded.

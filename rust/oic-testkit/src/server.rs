@@ -413,6 +413,11 @@ fn write_faulty_body(
         writer.write_all(&body[..stall_at])?;
         writer.flush()?;
         shared.sleep(pause);
+        // A server being dropped ends the stall early and must not finish the body: the
+        // connection is shut down, and writing the rest first would race with that.
+        if shared.is_stopping() {
+            return Ok(AfterResponse::Close);
+        }
         writer.write_all(&body[stall_at..end])?;
     } else {
         writer.write_all(&body[..end])?;

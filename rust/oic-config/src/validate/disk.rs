@@ -71,14 +71,16 @@ pub fn check_disk(disk: &Disk, diagnostics: &mut Diagnostics) -> Option<DiskLayo
     };
     if table == TableType::Mbr && size > MBR_MAX_BYTES {
         let message = format!(
-            "Disk size {} is larger than the 2TiB an MBR table can address: use partitionTableType: gpt",
+            "Disk size {} is larger than the 2TiB an MBR table can address: use \
+             partitionTableType: gpt",
             format_size(size)
         );
         diagnostics.push(&disk.loc, &child(PATH, "size"), message);
     }
     if table == TableType::Mbr && disk.partitions.len() > 4 {
         let message = format!(
-            "An MBR table holds at most 4 primary partitions, found {}: use partitionTableType: gpt",
+            "An MBR table holds at most 4 primary partitions, found {}: use \
+             partitionTableType: gpt",
             disk.partitions.len()
         );
         diagnostics.push(&disk.loc, &child(PATH, "partitions"), message);
@@ -328,7 +330,8 @@ fn outside_message(end: u64, bounds: &Bounds) -> String {
             format_size(bounds.last_usable)
         ),
         _ => format!(
-            "End {} is beyond the end of the {} disk: make the disk larger or the partition smaller",
+            "End {} is beyond the end of the {} disk: make the disk larger or the partition \
+             smaller",
             format_size(end),
             format_size(bounds.size)
         ),

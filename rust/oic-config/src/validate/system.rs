@@ -203,7 +203,8 @@ fn check_boot(
     };
     let has_esp = disk.partitions.iter().any(is_esp);
     if boot_type.value == "efi" && !has_esp {
-        let message = "EFI boot needs an EFI system partition: add a partition with type: esp and fsType: fat32";
+        let message = "EFI boot needs an EFI system partition: add a partition with type: esp \
+                       and fsType: fat32";
         diagnostics.push(&disk.loc, "disk.partitions", message);
     }
     let has_bios_boot = disk.partitions.iter().any(|p| {
