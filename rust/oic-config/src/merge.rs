@@ -1,10 +1,10 @@
 //! Merging a user template over a provider's default template.
 //!
-//! Rules: scalars set by the user win; `systemConfig.packages` and `configurations` are combined,
-//! defaults first; `users` merge by name, `additionalFiles` by destination and
-//! `packageRepositories` by codename, the user's entry replacing the default's; `kernel.packages`
-//! and `disk` are replaced whole when the user sets them, because two kernels or two partition
-//! layouts cannot be combined.
+//! Scalars set by the user win. `systemConfig.packages` and `configurations` are combined,
+//! defaults first. `users` merge by name, `additionalFiles` by destination and
+//! `packageRepositories` by codename, with the user's entry replacing the default's.
+//! `kernel.packages` and `disk` are replaced whole when the user sets them, because two kernels or
+//! two partition layouts cannot be combined.
 
 use crate::read::Spanned;
 use crate::template::{

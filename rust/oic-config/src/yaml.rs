@@ -1,8 +1,8 @@
 //! A YAML reader that keeps the position of every node.
 //!
-//! Templates and configuration files are read into a small tree of [`Node`]s instead of going
-//! straight through serde, because every problem in a file must be reported at once with its line
-//! and column, and serde stops at the first one. The reader also rejects what a template never
+//! Templates and configuration files are read into a small tree of [`Node`]s, not straight
+//! through serde. Every problem in a file must be reported at once with its line and column, and
+//! serde stops at the first one. The reader also rejects what a template never
 //! needs and an attacker could abuse: duplicate keys, alias expansion beyond a node budget, deep
 //! nesting, several documents, custom tags and files over a size limit.
 
@@ -83,7 +83,7 @@ pub fn read_limited(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// Reads a whole file's bytes into a tree. `Ok(None)` means the file holds no document.
+/// Reads a whole file's bytes into a tree. `Ok(None)` means the file contains no document.
 pub fn parse_bytes(bytes: &[u8], source: &Arc<str>) -> Result<Option<Node>, Diagnostics> {
     let text = decode(bytes, source)?;
     parse_str(text, source)
@@ -124,7 +124,7 @@ fn decode<'a>(bytes: &'a [u8], source: &Arc<str>) -> Result<&'a str, Diagnostics
     }
 }
 
-/// Reads YAML text into a tree. `Ok(None)` means the text holds no document.
+/// Reads YAML text into a tree. `Ok(None)` means the text contains no document.
 pub fn parse_str(text: &str, source: &Arc<str>) -> Result<Option<Node>, Diagnostics> {
     let mut builder = TreeBuilder::new(source);
     for event in Parser::new_from_str(text) {

@@ -292,10 +292,10 @@ fn first_mib_message(start: u64) -> String {
     )
 }
 
-fn alignment_message(what: &str, bytes: u64) -> String {
+fn alignment_message(bound: &str, bytes: u64) -> String {
     let down = bytes / ALIGNMENT * ALIGNMENT;
     format!(
-        "{what} {} is not aligned to 1MiB: use {} or {}",
+        "{bound} {} is not aligned to 1MiB: use {} or {}",
         format_size(bytes),
         format_size(down.max(ALIGNMENT)),
         format_size(down + ALIGNMENT)
