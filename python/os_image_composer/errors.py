@@ -43,7 +43,7 @@ class TemplateIssue(NamedTuple):
     line: int
     column: int
     path: str
-    """The key path, such as ``disk.partitions[1].end``; empty for the whole file."""
+    """The key path, such as ``disk.partitions[1].end``, or empty for the whole file."""
     message: str
 
     def __str__(self) -> str:
@@ -58,8 +58,8 @@ def _issues(items: list[tuple[str, int, int, str, str]] | None) -> list[Template
 class ConfigError(ComposerError):
     """A configuration file or setting is missing or invalid.
 
-    `errors` lists each problem in a configuration file with its position; it is empty for
-    problems that have none, such as a file named by ``--config`` that does not exist.
+    `errors` lists each problem in a configuration file with its position. It is empty for
+    problems without a position, such as a file named by ``--config`` that does not exist.
     """
 
     __module__ = "os_image_composer"

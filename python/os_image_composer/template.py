@@ -17,7 +17,7 @@ class ImageTemplate:
     """A checked image template.
 
     Creating one reads the template, merges it over its provider's default template and checks
-    the result as a whole; any problem raises `TemplateError` listing every error found.
+    the result as a whole. Any problem raises `TemplateError`, which lists every error found.
     """
 
     __module__ = "os_image_composer"
