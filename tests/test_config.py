@@ -106,6 +106,42 @@ def test_provider_repositories_replaced(isolated: Path) -> None:
     assert template.provider_id == "debian-debian12-x86_64"
 
 
+def test_repository_errors_all_reported(isolated: Path) -> None:
+    path = isolated / "mirror.yml"
+    path.write_text(
+        "providers:\n"
+        "  debian-debian12-x86_64:\n"
+        "    repositories:\n"
+        "      - url: http://127.0.0.1:9/debian\n"
+        "        path: /srv/debian\n"
+        "        priority: 99999\n"
+        "        keys: [embedded:no-such-key.gpg]\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(oic.ConfigError) as caught:
+        oic.Config.load(path)
+    messages = [issue.message for issue in caught.value.errors]
+    assert messages[0] == "Missing required key"
+    assert messages[1] == "Set either `url` or `path`, not both"
+    assert messages[2] == "Priority 99999 is out of range: use -32768 to 32767"
+    assert messages[3].startswith("Unknown embedded key `no-such-key.gpg`: known keys are")
+    assert len(messages) == 4
+
+
+def test_file_url_keys_follow_the_file(isolated: Path) -> None:
+    path = isolated / "sub" / "c.yml"
+    path.parent.mkdir()
+    path.write_text(
+        "providers:\n"
+        "  debian-debian12-x86_64:\n"
+        "    repositories:\n"
+        "      - {name: m, url: http://127.0.0.1:9/d, keys: [file://k.gpg, k2.gpg]}\n",
+        encoding="utf-8",
+    )
+    repository = oic.Config.load(path).providers["debian-debian12-x86_64"][0]
+    assert repository["keys"] == [str(isolated / "sub" / "k.gpg"), str(isolated / "sub" / "k2.gpg")]
+
+
 def test_config_init_writes_loadable_file(isolated: Path) -> None:
     result = run_cli("config", "init", "cfg.yml", cwd=isolated, home=isolated / "home")
     assert result.returncode == 0, result.stderr

@@ -199,6 +199,29 @@ BAD_TEMPLATES: list[tuple[str, str | bytes, str]] = [
         "t.yml:27:14: systemConfig.packages: Invalid package name `Vim`",
     ),
     (
+        "start below first MiB",
+        BASE.replace("start: 1MiB", "start: 512KiB"),
+        "t.yml:15:14: disk.partitions[0].start: Start 512KiB is not aligned to 1MiB: use 1MiB",
+    ),
+    (
+        "repository listed twice",
+        BASE
+        + "packageRepositories:\n"
+        + "  - {codename: in, url: http://127.0.0.1/a, pkey: /k.gpg}\n"
+        + "  - {codename: in, url: http://127.0.0.1/b, pkey: /k.gpg}\n",
+        "t.yml:29:16: packageRepositories[1].codename: Repository `in` is listed twice",
+    ),
+    (
+        "user listed twice",
+        BASE + "  users:\n    - {name: admin, password: '!'}\n    - {name: admin}\n",
+        "t.yml:29:14: systemConfig.users[1].name: User `admin` is listed twice",
+    ),
+    (
+        "unknown provider first",
+        "target: {os: debian, dist: debian13, arch: x86_64, imageType: raw}\n",
+        "t.yml:1:14: target: No provider `debian-debian13-x86_64`",
+    ),
+    (
         "missing target os",
         BASE.replace("  os: debian\n", ""),
         "t.yml:1:1: target.os: Missing required key",
@@ -228,6 +251,13 @@ def test_all_errors_reported_at_once(tmp_path: Path) -> None:
     ]
     assert len(error_lines) == 3, result.stderr
     assert "t.yml: invalid, 3 errors" in result.stderr
+
+
+def test_unknown_provider_is_the_only_error(tmp_path: Path) -> None:
+    content = "target: {os: debian, dist: debian13, arch: x86_64, imageType: raw}\n"
+    result = run_cli("validate", "t.yml", cwd=write(tmp_path, content).parent)
+    assert result.returncode == 1
+    assert "t.yml: invalid, 1 error" in result.stderr, result.stderr
 
 
 def test_huge_file_is_rejected(tmp_path: Path) -> None:

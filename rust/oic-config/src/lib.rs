@@ -84,9 +84,18 @@ pub fn check_template_bytes(
 
     let Some(provider) = provider_of(&user, config) else {
         // Without a known provider there is no default template: check the user's file alone.
+        // Values a default template would supply are not reported missing, because the unknown
+        // provider is the cause.
         let mut checks = Diagnostics::default();
         validate::validate(&user, &mut checks);
-        diagnostics.extend(without_repeats(checks, &diagnostics));
+        let mut kept = Diagnostics::default();
+        for check in checks.into_vec() {
+            let missing = check.message.starts_with("Missing required key");
+            if !missing || check.path.starts_with("target") {
+                kept.push(&check.loc, &check.path, check.message);
+            }
+        }
+        diagnostics.extend(without_repeats(kept, &diagnostics));
         diagnostics.sort();
         return Err(TemplateError::Invalid(diagnostics));
     };

@@ -92,17 +92,21 @@ fn combine_unique(
 }
 
 /// Merges two lists by a key: a user entry replaces the default entry with the same key in place,
-/// other user entries are appended. Entries without a key are kept as they are.
+/// other user entries are appended. Entries without a key are kept as they are, and so are two
+/// user entries with one key, so that validation reports the repeat.
 fn merge_by_key<T>(default: Vec<T>, user: Vec<T>, key: impl Fn(&T) -> Option<String>) -> Vec<T> {
+    let mut replaced = vec![false; default.len()];
     let mut merged = default;
     for entry in user {
         let position = key(&entry).and_then(|wanted| {
-            merged
-                .iter()
-                .position(|existing| key(existing) == Some(wanted.clone()))
+            (0..replaced.len())
+                .find(|&index| !replaced[index] && key(&merged[index]).as_ref() == Some(&wanted))
         });
         match position {
-            Some(index) => merged[index] = entry,
+            Some(index) => {
+                merged[index] = entry;
+                replaced[index] = true;
+            }
             None => merged.push(entry),
         }
     }
@@ -179,6 +183,23 @@ mod tests {
         let repositories = merge(default, user).package_repositories;
         assert_eq!(repositories.len(), 2);
         assert_eq!(repositories[0].url.as_ref().unwrap().value, "http://x/2");
+    }
+
+    #[test]
+    fn user_duplicates_are_kept_for_validation() {
+        let default = template("packageRepositories:\n  - {codename: a, url: http://x/1}\n");
+        let user = template(
+            "packageRepositories:
+  - {codename: a, url: http://x/2}
+  - {codename: a, url: http://x/3}
+",
+        );
+        let repositories = merge(default, user).package_repositories;
+        let urls: Vec<_> = repositories
+            .iter()
+            .map(|r| r.url.as_ref().unwrap().value.as_str())
+            .collect();
+        assert_eq!(urls, ["http://x/2", "http://x/3"]);
     }
 
     #[test]

@@ -255,7 +255,7 @@ pub fn read_repository(
     diagnostics: &mut Diagnostics,
 ) -> Option<Repository> {
     let map = MapReader::open(node, path, REPOSITORY_KEYS, diagnostics)?;
-    let name = map.require("name", map.string("name", diagnostics), diagnostics)?;
+    let name = map.require("name", map.string("name", diagnostics), diagnostics);
     let url = map.string("url", diagnostics);
     let local = map.string("path", diagnostics);
     check_location(&map, url.as_ref(), local.as_ref(), diagnostics);
@@ -268,20 +268,29 @@ pub fn read_repository(
         diagnostics.push(&map.loc, &map.path_of("keys"), message);
     }
 
-    let priority = map
-        .integer("priority", diagnostics)
-        .map_or(500, |p| p.value);
+    let priority = map.integer("priority", diagnostics);
+    if let Some(priority) = priority
+        .as_ref()
+        .filter(|p| !(-32768..=32767).contains(&p.value))
+    {
+        let message = format!(
+            "Priority {} is out of range: use -32768 to 32767",
+            priority.value
+        );
+        diagnostics.push(&priority.loc, &map.path_of("priority"), message);
+    }
+    let keys = keys
+        .iter()
+        .filter_map(|key| read_key_ref(key, base_dir, &map.path_of("keys"), diagnostics))
+        .collect();
     Some(Repository {
-        name: name.value,
+        name: name.map(|name| name.value).unwrap_or_default(),
         url: url.map(|url| url.value.trim_end_matches('/').to_owned()),
         path: local.map(|local| resolve(base_dir, &local.value)),
         suite: map.string("suite", diagnostics).map(|s| s.value),
         components: values(map.strings("components", diagnostics)),
-        keys: keys
-            .iter()
-            .map(|key| key_ref(&key.value, base_dir))
-            .collect(),
-        priority,
+        keys,
+        priority: priority.map_or(500, |p| p.value),
         gpg_check,
         allow_packages: values(map.strings("allowPackages", diagnostics)),
     })
@@ -329,11 +338,32 @@ pub fn check_url(url: &str) -> Result<(), String> {
     Ok(())
 }
 
+fn read_key_ref(
+    key: &Spanned<String>,
+    base_dir: Option<&Path>,
+    path: &str,
+    diagnostics: &mut Diagnostics,
+) -> Option<KeyRef> {
+    let key_ref = key_ref(&key.value, base_dir);
+    if let KeyRef::Embedded(name) = &key_ref {
+        if embedded_key(name).is_none() {
+            let known: Vec<_> = EMBEDDED_KEYS.iter().map(|(name, _)| *name).collect();
+            let message = format!(
+                "Unknown embedded key `{name}`: known keys are {}",
+                known.join(", ")
+            );
+            diagnostics.push(&key.loc, path, message);
+            return None;
+        }
+    }
+    Some(key_ref)
+}
+
 fn key_ref(text: &str, base_dir: Option<&Path>) -> KeyRef {
     if let Some(name) = text.strip_prefix("embedded:") {
         KeyRef::Embedded(name.to_owned())
     } else if let Some(path) = text.strip_prefix("file://") {
-        KeyRef::Path(PathBuf::from(path))
+        KeyRef::Path(resolve(base_dir, path))
     } else if text.starts_with("http://") || text.starts_with("https://") {
         KeyRef::Url(text.to_owned())
     } else {

@@ -294,10 +294,16 @@ fn first_mib_message(start: u64) -> String {
 
 fn alignment_message(bound: &str, bytes: u64) -> String {
     let down = bytes / ALIGNMENT * ALIGNMENT;
+    if down == 0 {
+        return format!(
+            "{bound} {} is not aligned to 1MiB: use 1MiB",
+            format_size(bytes)
+        );
+    }
     format!(
         "{bound} {} is not aligned to 1MiB: use {} or {}",
         format_size(bytes),
-        format_size(down.max(ALIGNMENT)),
+        format_size(down),
         format_size(down + ALIGNMENT)
     )
 }

@@ -61,7 +61,7 @@ pub(super) fn check_system_config(
         check_package_pattern_for(package, "systemConfig.packages", format, diagnostics);
     }
     if system.kernel.packages.is_empty() {
-        let message = "A bootable image needs a kernel: list its package here";
+        let message = "Missing required key: a bootable image needs a kernel package";
         diagnostics.push(top, "systemConfig.kernel.packages", message);
     }
     for package in &system.kernel.packages {
@@ -386,6 +386,7 @@ fn is_clean_absolute(path: &str) -> bool {
 }
 
 fn check_users(users: &[User], diagnostics: &mut Diagnostics) {
+    let mut seen: Vec<&str> = Vec::new();
     for (index, user) in users.iter().enumerate() {
         let path = item("systemConfig.users", index);
         if let Some(name) = required(
@@ -394,6 +395,11 @@ fn check_users(users: &[User], diagnostics: &mut Diagnostics) {
             &child(&path, "name"),
             diagnostics,
         ) {
+            if seen.contains(&name.value.as_str()) {
+                let message = format!("User `{}` is listed twice", name.value);
+                diagnostics.push(&name.loc, &child(&path, "name"), message);
+            }
+            seen.push(&name.value);
             if !is_user_name(&name.value) {
                 let message = format!(
                     "Invalid user name `{}`: start with a lowercase letter or `_`, then lowercase \
@@ -467,6 +473,7 @@ fn check_password(user: &User, path: &str, diagnostics: &mut Diagnostics) {
 }
 
 fn check_files(files: &[AdditionalFile], diagnostics: &mut Diagnostics) {
+    let mut seen: Vec<&str> = Vec::new();
     for (index, file) in files.iter().enumerate() {
         let path = item("systemConfig.additionalFiles", index);
         if let Some(local) = required(
@@ -487,6 +494,13 @@ fn check_files(files: &[AdditionalFile], diagnostics: &mut Diagnostics) {
             &child(&path, "final"),
             diagnostics,
         );
+        if let Some(destination) = destination.filter(|d| seen.contains(&d.value.as_str())) {
+            let message = format!("Destination `{}` is listed twice", destination.value);
+            diagnostics.push(&destination.loc, &child(&path, "final"), message);
+        }
+        if let Some(destination) = destination {
+            seen.push(&destination.value);
+        }
         if let Some(destination) = destination.filter(|d| !is_clean_absolute(&d.value)) {
             let message = format!(
                 "Invalid destination `{}`: use an absolute path inside the image, without `..`",
