@@ -1,0 +1,12 @@
+//! Debian formats: versions and their order, package relations, control files, and the
+//! `Packages` and `Release` indexes of a repository.
+
+pub mod package;
+pub mod relation;
+pub mod version;
+
+pub use package::{MultiArch, Package};
+pub use relation::{
+    parse_relation, parse_relation_list, parse_relations, Alternatives, Constraint, Op, Relation,
+};
+pub use version::Version;
