@@ -1,0 +1,1 @@
+//! Repository signing keys and OpenPGP verification of repository metadata.
