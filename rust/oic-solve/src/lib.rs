@@ -1,0 +1,1 @@
+//! The dependency solver of the packages stage.
