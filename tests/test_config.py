@@ -162,6 +162,85 @@ def test_config_show_names_origins(isolated: Path) -> None:
     assert lines["cache_dir"].endswith("# default")
 
 
+@pytest.mark.parametrize("target", ["somedir", "/proc/oic-test.yml", "cfg.yml/x"])
+def test_config_init_write_failure(isolated: Path, target: str) -> None:
+    (isolated / "somedir").mkdir()
+    (isolated / "cfg.yml").write_text("workers: 2\n", encoding="utf-8")
+    result = run_cli("config", "init", "--force", target, cwd=isolated, home=isolated / "home")
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: "), result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_config_errors_listed_with_count(isolated: Path) -> None:
+    (isolated / "os-image-composer.yml").write_text("workers: 0\ncache: x\n", encoding="utf-8")
+    result = run_cli("config", "show", cwd=isolated, home=isolated / "home")
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("os-image-composer.yml:1:10: workers: Invalid value 0")
+    assert lines[1].startswith("os-image-composer.yml:2:1: cache: Unknown key `cache`")
+    assert lines[2] == "configuration: invalid, 2 errors"
+
+
+def test_config_not_a_regular_file(isolated: Path) -> None:
+    with pytest.raises(oic.ConfigError) as caught:
+        oic.Config.load("/dev/zero")
+    assert "`/dev/zero` is not a regular file" in str(caught.value)
+
+
+def test_empty_repository_list_rejected(isolated: Path) -> None:
+    path = isolated / "c.yml"
+    path.write_text(
+        "providers:\n  debian-debian12-x86_64:\n    repositories: []\n", encoding="utf-8"
+    )
+    with pytest.raises(oic.ConfigError) as caught:
+        oic.Config.load(path)
+    assert "at least one repository" in caught.value.errors[0].message
+
+
+def test_from_dict_rejects_lossy_values(isolated: Path) -> None:
+    circular: list[object] = []
+    circular.append(circular)
+    data = {
+        "target": {"os": "debian", "dist": "debian12", "arch": "x86_64"},
+        "image": {"version": 1.10, "name": b"x"},
+        "systemConfig": {"packages": circular, 3: "x"},
+    }
+    with pytest.raises(oic.TemplateError) as caught:
+        oic.ImageTemplate.from_dict(data)
+    issues = {issue.path: issue.message for issue in caught.value.errors}
+    assert issues["image.version"].startswith("Number 1.1 is a float")
+    assert issues["image.name"].startswith("Unsupported value of type bytes")
+    assert issues["systemConfig.packages[0]"] == "The value contains itself"
+    assert issues["systemConfig.3"] == "Key 3 is not a string"
+
+
+def test_from_dict_deep_nesting(isolated: Path) -> None:
+    data: dict[str, object] = {}
+    node = data
+    for _ in range(100_000):
+        child: dict[str, object] = {}
+        node["x"] = child
+        node = child
+    with pytest.raises(oic.TemplateError) as caught:
+        oic.ImageTemplate.from_dict(data)
+    assert "Nesting deeper than 64 levels" in caught.value.errors[0].message
+
+
+def test_from_dict_positions_are_zero(isolated: Path) -> None:
+    data = {
+        "target": {"os": "debian", "dist": "debian12", "arch": "x86_64", "imageType": "iso"},
+    }
+    with pytest.raises(oic.TemplateError) as caught:
+        oic.ImageTemplate.from_dict(data)
+    issue = caught.value.errors[0]
+    assert (issue.line, issue.column, issue.path) == (0, 0, "target.imageType")
+
+
+def test_from_dict_config_type_checked(isolated: Path) -> None:
+    with pytest.raises(TypeError, match="config must be a Config"):
+        oic.ImageTemplate.from_dict({}, config="x")  # type: ignore[arg-type]
+
+
 def test_config_show_json(isolated: Path) -> None:
     result = run_cli("config", "show", "--json", "-w", "9", cwd=isolated, home=isolated / "home")
     assert json.loads(result.stdout)["workers"] == 9

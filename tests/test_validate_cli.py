@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -79,9 +80,14 @@ def test_merged_output_holds_defaults(tmp_path: Path) -> None:
 
 
 def test_merged_output_validates_again(tmp_path: Path) -> None:
-    merged = run_cli("validate", "--merged", str(write(tmp_path, BASE))).stdout
-    again = tmp_path / "merged.yml"
+    (tmp_path / "motd").write_text("hello\n", encoding="utf-8")
+    content = BASE + "  additionalFiles:\n    - local: motd\n      final: /etc/motd\n"
+    merged = run_cli("validate", "--merged", str(write(tmp_path, content))).stdout
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    again = elsewhere / "merged.yml"
     again.write_text(merged, encoding="utf-8")
+    assert f'local: "{tmp_path / "motd"}"' in merged
     result = run_cli("validate", str(again))
     assert result.returncode == 0, result.stderr
 
@@ -115,7 +121,7 @@ BAD_TEMPLATES: list[tuple[str, str | bytes, str]] = [
             f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]\n"
             for i in range(8)
         ),
-        "expands to more than 100000 nodes",
+        "more than 100000 nodes, counting each alias",
     ),
     (
         "non-UTF-8 bytes",
@@ -222,6 +228,37 @@ BAD_TEMPLATES: list[tuple[str, str | bytes, str]] = [
         "t.yml:1:14: target: No provider `debian-debian13-x86_64`",
     ),
     (
+        "fat32 partition too small",
+        BASE.replace("end: 65MiB", "end: 17MiB").replace("start: 65MiB", "start: 17MiB"),
+        "t.yml:16:12: disk.partitions[0].end: A 16MiB partition is too small for FAT32, which "
+        "needs at least 33MiB",
+    ),
+    (
+        "mount point with double slash",
+        BASE.replace("mountPoint: /boot/efi", "mountPoint: /boot//efi"),
+        "t.yml:18:19: disk.partitions[0].mountPoint: Invalid mount point `/boot//efi`",
+    ),
+    (
+        "mount point with trailing slash",
+        BASE.replace("mountPoint: /boot/efi", "mountPoint: /boot/efi/"),
+        "t.yml:18:19: disk.partitions[0].mountPoint: Invalid mount point `/boot/efi/`",
+    ),
+    (
+        "decimal disk size",
+        BASE.replace("size: 1GiB", "size: 2GB"),
+        "t.yml:10:9: disk.size: Disk size `2GB` (2000000000 bytes) must be a whole number of MiB",
+    ),
+    (
+        "empty package name",
+        BASE + "  packages: ['']\n",
+        "t.yml:27:14: systemConfig.packages: Package name is empty",
+    ),
+    (
+        "source is a folder",
+        BASE + "  additionalFiles:\n    - local: .\n      final: /etc/x\n",
+        "is not a regular file",
+    ),
+    (
         "missing target os",
         BASE.replace("  os: debian\n", ""),
         "t.yml:1:1: target.os: Missing required key",
@@ -267,6 +304,14 @@ def test_huge_file_is_rejected(tmp_path: Path) -> None:
     result = run_cli("validate", str(path))
     assert result.returncode == 1
     assert "larger than the limit of 4194304 bytes" in result.stderr
+
+
+def test_fifo_template_is_rejected(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.yml"
+    os.mkfifo(fifo)
+    result = run_cli("validate", str(fifo))
+    assert result.returncode == 1
+    assert f"Template `{fifo}` is not a regular file" in result.stderr
 
 
 def test_missing_template_is_an_error(tmp_path: Path) -> None:

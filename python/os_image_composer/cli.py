@@ -15,7 +15,7 @@ from pathlib import Path
 
 from os_image_composer import _native
 from os_image_composer.config import Config
-from os_image_composer.errors import ComposerError, TemplateError
+from os_image_composer.errors import ComposerError, ConfigError, TemplateError, TemplateIssue
 from os_image_composer.template import ImageTemplate
 
 EXIT_OK = 0
@@ -75,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_global_options(validate, top=False)
 
     config = commands.add_parser("config", help="show or create the configuration")
+    _add_global_options(config, top=False)
     config_commands = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
     init = config_commands.add_parser("init", help="write a commented default configuration")
     init.add_argument(
@@ -102,21 +103,23 @@ def _load_config(args: argparse.Namespace) -> Config:
     )
 
 
+def _print_issues(issues: Sequence[TemplateIssue], message: str, what: str) -> None:
+    """Print each issue on its own line and a count, or the message when there are none."""
+    if not issues:
+        print(f"error: {message}", file=sys.stderr)
+        return
+    for issue in issues:
+        print(issue, file=sys.stderr)
+    count = len(issues)
+    print(f"{what}: invalid, {count} error{'s' if count > 1 else ''}", file=sys.stderr)
+
+
 def _run_validate(args: argparse.Namespace) -> int:
     config = _load_config(args)
     try:
         template = ImageTemplate.from_file(args.template, config)
     except TemplateError as error:
-        for issue in error.errors:
-            print(issue, file=sys.stderr)
-        if not error.errors:
-            print(f"error: {error}", file=sys.stderr)
-        count = len(error.errors)
-        if count:
-            print(
-                f"{args.template}: invalid, {count} error{'s' if count > 1 else ''}",
-                file=sys.stderr,
-            )
+        _print_issues(error.errors, str(error), args.template)
         return EXIT_ERROR
 
     if args.merged:
@@ -132,11 +135,18 @@ def _run_config_init(args: argparse.Namespace) -> int:
         sys.stdout.write(text)
         return EXIT_OK
     output = Path(args.output)
+    if output.is_dir():
+        print(f"error: `{output}` is a directory: give a file name", file=sys.stderr)
+        return EXIT_ERROR
     if output.exists() and not args.force:
         print(f"error: `{output}` already exists: pass --force to overwrite it", file=sys.stderr)
         return EXIT_ERROR
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(text, encoding="utf-8")
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+    except OSError as error:
+        print(f"error: failed to write `{output}`: {error.strerror or error}", file=sys.stderr)
+        return EXIT_ERROR
     print(f"wrote {output}")
     return EXIT_OK
 
@@ -182,6 +192,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     key = (args.command, args.config_command) if args.command == "config" else args.command
     try:
         return handlers[key](args)
+    except ConfigError as error:
+        _print_issues(error.errors, str(error), "configuration")
+        return EXIT_ERROR
     except ComposerError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_ERROR

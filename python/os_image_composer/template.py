@@ -9,6 +9,7 @@ from typing import Any
 
 from os_image_composer import _native
 from os_image_composer.config import Config
+from os_image_composer.errors import TemplateError
 
 __all__ = ["ImageTemplate"]
 
@@ -42,11 +43,22 @@ class ImageTemplate:
         config: Config | None = None,
         source: str = "<dict>",
     ) -> ImageTemplate:
-        """Check a template given as a dictionary. Relative paths in it point into `base_dir`."""
+        """Check a template given as a dictionary. Relative paths in it point into `base_dir`.
+
+        Values must be what YAML would give: strings, integers, booleans, None, lists and
+        dictionaries with string keys. Issues in the raised `TemplateError` have line and column
+        0, because a dictionary has no text positions.
+        """
+        if config is not None and not isinstance(config, Config):
+            raise TypeError(f"config must be a Config, not {type(config).__name__}")
+        _check_plain_data(data, source)
         config_file = None if config is None else config.arguments["config_file"]
         folder = None if base_dir is None else str(Path(base_dir).absolute())
         text = json.dumps(data)
-        result = json.loads(_native.check_template_text(text, source, folder, config_file))
+        try:
+            result = json.loads(_native.check_template_text(text, source, folder, config_file))
+        except TemplateError as error:
+            raise _without_positions(error) from None
         return cls(result, source)
 
     @property
@@ -77,3 +89,65 @@ class ImageTemplate:
 
     def __repr__(self) -> str:
         return f"ImageTemplate(source={self._source!r}, provider_id={self.provider_id!r})"
+
+
+_MAX_DEPTH = 64
+
+
+def _check_plain_data(data: object, source: str) -> None:
+    """Raise `TemplateError` for values JSON cannot carry unchanged, naming their key path."""
+    problems: list[tuple[str, int, int, str, str]] = []
+    stack: list[tuple[object, str, int]] = [(data, "", 0)]
+    seen: set[int] = set()
+    while stack:
+        value, path, depth = stack.pop()
+        problem = _plain_value_problem(value, depth, id(value) in seen)
+        if problem:
+            problems.append((source, 0, 0, path, problem))
+            continue
+        if isinstance(value, dict | list):
+            seen.add(id(value))
+            stack.extend(_children(value, path, depth))
+    if problems:
+        problems.sort(key=lambda problem: problem[3])
+        raise TemplateError(f"{len(problems)} invalid values in the template", problems)
+
+
+class _NonStringKey:
+    """A dictionary key that is not a string, found while checking a template dictionary."""
+
+    def __init__(self, key: object) -> None:
+        self.key = key
+
+
+def _plain_value_problem(value: object, depth: int, repeated: bool) -> str | None:
+    if isinstance(value, _NonStringKey):
+        return f"Key {value.key!r} is not a string"
+    if depth > _MAX_DEPTH:
+        return f"Nesting deeper than {_MAX_DEPTH} levels"
+    if repeated:
+        return "The value contains itself"
+    if isinstance(value, float):
+        return f'Number {value!r} is a float: write it as a string, such as "1.10"'
+    if value is None or isinstance(value, str | int | list | dict):
+        return None
+    return f"Unsupported value of type {type(value).__name__}: use strings, numbers and lists"
+
+
+def _children(
+    value: dict[object, object] | list[object], path: str, depth: int
+) -> list[tuple[object, str, int]]:
+    if isinstance(value, list):
+        return [(item, f"{path}[{index}]", depth + 1) for index, item in enumerate(value)]
+    children: list[tuple[object, str, int]] = []
+    for key, item in value.items():
+        if not isinstance(key, str):
+            children.append((_NonStringKey(key), f"{path}.{key!r}".lstrip("."), depth + 1))
+            continue
+        children.append((item, f"{path}.{key}".lstrip("."), depth + 1))
+    return children
+
+
+def _without_positions(error: TemplateError) -> TemplateError:
+    issues = [(issue.file, 0, 0, issue.path, issue.message) for issue in error.errors]
+    return TemplateError(error.message, issues)

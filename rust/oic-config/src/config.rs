@@ -32,8 +32,10 @@ pub const SYSTEM_FILE: &str = "/etc/os-image-composer/config.yml";
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
-    #[error("Configuration file `{}` not found: check the path given to --config", path.display())]
+    #[error("Configuration file `{}` not found: check its path", path.display())]
     NotFound { path: PathBuf },
+    #[error("Configuration file `{}` is not a regular file: give the path of a YAML file", path.display())]
+    NotAFile { path: PathBuf },
     #[error("Failed to read configuration file `{}`: {source}", path.display())]
     Read {
         path: PathBuf,
@@ -139,8 +141,11 @@ impl Lookup {
     /// Returns the file to read: the explicit one, or the first candidate that exists.
     fn find(&self) -> Result<Option<PathBuf>, ConfigError> {
         if let Some(path) = &self.explicit {
-            if !path.is_file() {
+            if !path.exists() {
                 return Err(ConfigError::NotFound { path: path.clone() });
+            }
+            if !path.is_file() {
+                return Err(ConfigError::NotAFile { path: path.clone() });
             }
             return Ok(Some(path.clone()));
         }
@@ -324,6 +329,10 @@ fn read_providers(
                 &entry.path_of("repositories"),
                 "Missing required key",
             );
+        } else if repositories.is_empty() {
+            let message = "A provider needs at least one repository: list it, or remove this \
+                           entry to keep the provider's own";
+            diagnostics.push(&provider_node.loc, &entry.path_of("repositories"), message);
         }
         let origin = Origin::File(provider_node.loc.clone());
         config.providers.insert(

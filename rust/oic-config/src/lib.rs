@@ -29,6 +29,8 @@ pub use validate::DiskLayout;
 pub enum TemplateError {
     #[error("Template `{}` not found", path.display())]
     NotFound { path: PathBuf },
+    #[error("Template `{}` is not a regular file: give the path of a YAML file", path.display())]
+    NotAFile { path: PathBuf },
     #[error("Failed to read template `{}`: {source}", path.display())]
     Read {
         path: PathBuf,
@@ -49,6 +51,13 @@ pub struct CheckedTemplate {
 
 /// Reads, merges and checks a template file. `config` supplies replacement repositories.
 pub fn check_template_file(path: &Path, config: &Config) -> Result<CheckedTemplate, TemplateError> {
+    // A FIFO or device would block or never end, and a folder cannot be read: only regular
+    // files are read.
+    if path.exists() && !path.is_file() {
+        return Err(TemplateError::NotAFile {
+            path: path.to_path_buf(),
+        });
+    }
     let bytes = match yaml::read_limited(path) {
         Ok(bytes) => bytes,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
@@ -100,7 +109,8 @@ pub fn check_template_bytes(
         return Err(TemplateError::Invalid(diagnostics));
     };
 
-    let merged = merge::merge(default_template(&provider), user.clone());
+    let mut merged = merge::merge(default_template(&provider), user.clone());
+    make_paths_absolute(&mut merged);
     let mut checks = Diagnostics::default();
     let layout = validate::validate(&merged, &mut checks);
     diagnostics.extend(without_repeats(checks, &diagnostics));
@@ -114,6 +124,25 @@ pub fn check_template_bytes(
             layout,
         }),
         _ => Err(TemplateError::Invalid(diagnostics)),
+    }
+}
+
+/// Rewrites relative file and repository paths as absolute ones, so that the merged template
+/// means the same wherever it is saved.
+fn make_paths_absolute(template: &mut ImageTemplate) {
+    for file in &mut template.system_config.additional_files {
+        if let Some(local) = &mut file.local {
+            local.value = provider::resolve(file.base_dir.as_deref(), &local.value)
+                .display()
+                .to_string();
+        }
+    }
+    for repository in &mut template.package_repositories {
+        if let Some(path) = &mut repository.path {
+            path.value = provider::resolve(repository.base_dir.as_deref(), &path.value)
+                .display()
+                .to_string();
+        }
     }
 }
 

@@ -374,10 +374,31 @@ fn key_ref(text: &str, base_dir: Option<&Path>) -> KeyRef {
 /// Resolves a path written in a file against that file's folder.
 pub fn resolve(base_dir: Option<&Path>, path: &str) -> PathBuf {
     let path = Path::new(path);
-    match base_dir {
+    let joined = match base_dir {
         Some(base) if path.is_relative() => base.join(path),
         _ => path.to_path_buf(),
+    };
+    normalize(&joined)
+}
+
+/// Removes `.` and resolves `..` in a path by its text alone, without following symlinks, so
+/// that messages show the path the user meant.
+fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+
+    let mut normalized = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !normalized.pop() {
+                    normalized.push("..");
+                }
+            }
+            other => normalized.push(other),
+        }
     }
+    normalized
 }
 
 /// Finds the provider for a target, returning the known ids in the error.

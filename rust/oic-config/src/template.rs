@@ -233,7 +233,7 @@ pub fn read_template(
 ) -> Result<ImageTemplate, Diagnostics> {
     let mut diagnostics = Diagnostics::default();
     let Some(root) = yaml::parse_bytes(bytes, source)? else {
-        let message = "Template is empty: it needs at least `image`, `target` and `systemConfig`";
+        let message = "Template is empty: it needs at least `target` to choose a provider";
         diagnostics.push(&Loc::new(source, 1, 1), "", message);
         return Err(diagnostics);
     };
@@ -257,8 +257,7 @@ pub fn read_template_partial(
         Ok(Some(root)) => root,
         Ok(None) => {
             let mut diagnostics = Diagnostics::default();
-            let message =
-                "Template is empty: it needs at least `image`, `target` and `systemConfig`";
+            let message = "Template is empty: it needs at least `target` to choose a provider";
             diagnostics.push(&Loc::new(source, 1, 1), "", message);
             return (None, diagnostics);
         }

@@ -131,8 +131,10 @@ fn disk_size(disk: &Disk, diagnostics: &mut Diagnostics) -> Option<u64> {
     };
     if bytes < 8 * MIB || bytes % ALIGNMENT != 0 {
         let message = format!(
-            "Disk size {} must be a whole number of MiB and at least 8MiB",
-            format_size(bytes)
+            "Disk size `{}` ({bytes} bytes) must be a whole number of MiB and at least 8MiB, \
+             such as {}",
+            size.value,
+            format_size((bytes / MIB).max(8) * MIB)
         );
         diagnostics.push(&size.loc, &path, message);
         return None;
@@ -222,6 +224,12 @@ fn check_partition(
             "end",
             outside_message(end, bounds),
         ),
+        (
+            is_small_fat32(partition, start, end),
+            end_loc,
+            "end",
+            fat32_message(start, end),
+        ),
     ];
     let mut ok = true;
     for (failed, loc, key, message) in problems {
@@ -283,6 +291,27 @@ fn partition_end(
         return None;
     }
     Some(bounds.last_usable)
+}
+
+/// FAT32 needs at least 65,525 clusters. With the smallest cluster of 512 bytes, the clusters, two
+/// FATs and the reserved sectors take just over 32MiB.
+pub const FAT32_MIN_BYTES: u64 = 33 * MIB;
+
+fn is_small_fat32(partition: &Partition, start: u64, end: u64) -> bool {
+    let is_fat32 = partition
+        .fs_type
+        .as_ref()
+        .is_some_and(|f| f.value == "fat32");
+    is_fat32 && end > start && end - start < FAT32_MIN_BYTES
+}
+
+fn fat32_message(start: u64, end: u64) -> String {
+    format!(
+        "A {} partition is too small for FAT32, which needs at least {}: make it larger or \
+         use fsType: fat16",
+        format_size(end.saturating_sub(start)),
+        format_size(FAT32_MIN_BYTES)
+    )
 }
 
 fn first_mib_message(start: u64) -> String {

@@ -126,6 +126,10 @@ fn check_package_pattern_for(
     diagnostics: &mut Diagnostics,
 ) {
     let text = pattern.value.as_str();
+    if text.trim().is_empty() {
+        diagnostics.push(&pattern.loc, path, "Package name is empty");
+        return;
+    }
     let glob = |c: char| "*?[]".contains(c);
     let valid = match format {
         Some(PackageFormat::Rpm) => {
@@ -343,9 +347,10 @@ fn check_mount_point<'a>(
         }
         return;
     }
-    if !is_clean_absolute(&mount_point.value) {
+    if !is_normal_mount_point(&mount_point.value) {
         let message = format!(
-            "Invalid mount point `{}`: use an absolute path without `..`",
+            "Invalid mount point `{}`: use an absolute path without `.`, `..`, `//` or a \
+             trailing `/`, such as /boot/efi",
             mount_point.value
         );
         diagnostics.push(&mount_point.loc, &key, message);
@@ -379,6 +384,15 @@ fn is_uuid(text: &str) -> bool {
             .iter()
             .zip([8, 4, 4, 4, 12])
             .all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+fn is_normal_mount_point(path: &str) -> bool {
+    path == "/"
+        || (path.starts_with('/')
+            && path[1..]
+                .split('/')
+                .all(|part| !matches!(part, "" | "." | "..")))
+            && !path.contains('\0')
 }
 
 fn is_clean_absolute(path: &str) -> bool {
@@ -483,8 +497,17 @@ fn check_files(files: &[AdditionalFile], diagnostics: &mut Diagnostics) {
             diagnostics,
         ) {
             let resolved = provider::resolve(file.base_dir.as_deref(), &local.value);
-            if !resolved.exists() {
-                let message = format!("Source file `{}` not found", resolved.display());
+            let message = if !resolved.exists() {
+                Some(format!("Source file `{}` not found", resolved.display()))
+            } else if !resolved.is_file() {
+                Some(format!(
+                    "Source `{}` is not a regular file",
+                    resolved.display()
+                ))
+            } else {
+                None
+            };
+            if let Some(message) = message {
                 diagnostics.push(&local.loc, &child(&path, "local"), message);
             }
         }
