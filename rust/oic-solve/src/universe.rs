@@ -1,0 +1,224 @@
+//! The packages the solver may choose from, indexed by name and by provided name.
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+
+use oic_deb::relation::ArchQualifier;
+use oic_deb::{MultiArch, Package, Relation};
+
+/// A package of a repository index together with where it comes from.
+#[derive(Debug, Clone)]
+pub struct UniversePackage {
+    pub package: Package,
+    /// The id of the repository whose index lists the package.
+    pub repository: String,
+    /// The apt pin priority of that repository. A negative priority means never install.
+    pub pin_priority: i32,
+}
+
+impl UniversePackage {
+    pub fn new(package: Package, repository: &str, pin_priority: i32) -> Self {
+        Self {
+            package,
+            repository: repository.to_owned(),
+            pin_priority,
+        }
+    }
+
+    /// The package's `name version`, as messages show it.
+    pub fn label(&self) -> String {
+        format!("{} {}", self.package.name, self.package.version)
+    }
+}
+
+/// All candidate packages for one native architecture.
+///
+/// Packages of other architectures are dropped when the universe is built: an image has one
+/// architecture, and `all` packages count as native.
+#[derive(Debug)]
+pub struct Universe {
+    packages: Vec<UniversePackage>,
+    native_arch: String,
+    /// Indexes into `packages` per package name, in preference order.
+    by_name: HashMap<String, Vec<usize>>,
+    /// Names of the packages that provide each name, in preference order.
+    providers: HashMap<String, Vec<String>>,
+}
+
+impl Universe {
+    /// Indexes `packages` for `native_arch` (for example `amd64`).
+    pub fn new(packages: impl IntoIterator<Item = UniversePackage>, native_arch: &str) -> Self {
+        let mut ignored = 0_usize;
+        let packages: Vec<UniversePackage> = packages
+            .into_iter()
+            .filter(|candidate| {
+                let arch = candidate.package.architecture.as_str();
+                let keep = arch == native_arch || arch == "all";
+                ignored += usize::from(!keep);
+                keep
+            })
+            .collect();
+        if ignored > 0 {
+            tracing::debug!(
+                ignored,
+                native_arch,
+                "ignored packages of other architectures"
+            );
+        }
+
+        let mut by_name: HashMap<String, Vec<usize>> = HashMap::new();
+        for (index, candidate) in packages.iter().enumerate() {
+            by_name
+                .entry(candidate.package.name.clone())
+                .or_default()
+                .push(index);
+        }
+        for indexes in by_name.values_mut() {
+            indexes.sort_by(|&a, &b| preference(&packages[a], &packages[b]).then(a.cmp(&b)));
+        }
+
+        let mut universe = Self {
+            packages,
+            native_arch: native_arch.to_owned(),
+            by_name,
+            providers: HashMap::new(),
+        };
+        universe.providers = universe.index_providers();
+        universe
+    }
+
+    fn index_providers(&self) -> HashMap<String, Vec<String>> {
+        let mut providers: HashMap<String, Vec<String>> = HashMap::new();
+        for candidate in &self.packages {
+            for provided in &candidate.package.provides {
+                let names = providers.entry(provided.name.clone()).or_default();
+                if !names.contains(&candidate.package.name) {
+                    names.push(candidate.package.name.clone());
+                }
+            }
+        }
+        for names in providers.values_mut() {
+            names.sort_by(|a, b| self.compare_providers(a, b));
+        }
+        providers
+    }
+
+    /// Orders providers of one name: higher pin priority of their best version first, then the
+    /// more important `Priority` field, then by name so the order is stable.
+    fn compare_providers(&self, a: &str, b: &str) -> Ordering {
+        let best = |name: &str| self.best(name).map_or(i32::MIN, |c| c.pin_priority);
+        let rank = |name: &str| {
+            self.best(name)
+                .map_or(usize::MAX, |c| priority_rank(c.package.priority.as_deref()))
+        };
+        best(b)
+            .cmp(&best(a))
+            .then_with(|| rank(a).cmp(&rank(b)))
+            .then_with(|| a.cmp(b))
+    }
+
+    fn best(&self, name: &str) -> Option<&UniversePackage> {
+        self.versions_of(name)
+            .first()
+            .map(|&index| &self.packages[index])
+    }
+
+    pub fn native_arch(&self) -> &str {
+        &self.native_arch
+    }
+
+    /// The packages of the native architecture and `all`.
+    pub fn packages(&self) -> &[UniversePackage] {
+        &self.packages
+    }
+
+    pub fn get(&self, index: usize) -> &UniversePackage {
+        &self.packages[index]
+    }
+
+    /// Indexes of the packages called `name`, highest pin priority first, then newest version.
+    pub fn versions_of(&self, name: &str) -> &[usize] {
+        self.by_name.get(name).map_or(&[], Vec::as_slice)
+    }
+
+    /// Names of the packages whose `Provides` lists `name`, in the order the solver tries them.
+    pub fn providers_of(&self, name: &str) -> &[String] {
+        self.providers.get(name).map_or(&[], Vec::as_slice)
+    }
+
+    /// Names of the real packages, in no particular order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.by_name.keys().map(String::as_str)
+    }
+
+    /// Tells whether any real package or provider answers to `name`.
+    pub fn knows(&self, name: &str) -> bool {
+        self.by_name.contains_key(name) || self.providers.contains_key(name)
+    }
+
+    /// Tells whether the package itself (not a `Provides` entry) satisfies `relation`.
+    pub fn satisfies_directly(&self, package: &Package, relation: &Relation) -> bool {
+        package.name == relation.name
+            && self.arch_matches(package, &relation.arch)
+            && relation
+                .constraint
+                .as_ref()
+                .is_none_or(|constraint| constraint.matches(&package.version))
+    }
+
+    /// Tells whether a `Provides` entry of the package satisfies `relation`.
+    ///
+    /// A versioned relation needs a versioned `Provides: name (= version)` whose version
+    /// matches. An unversioned `Provides` satisfies only unversioned relations.
+    pub fn satisfies_by_provides(&self, package: &Package, relation: &Relation) -> bool {
+        if !self.arch_matches(package, &relation.arch) {
+            return false;
+        }
+        package.provides.iter().any(|provided| {
+            provided.name == relation.name
+                && match &relation.constraint {
+                    None => true,
+                    Some(wanted) => provided.constraint.as_ref().is_some_and(|given| {
+                        given.op == oic_deb::Op::Eq && wanted.matches(&given.version)
+                    }),
+                }
+        })
+    }
+
+    /// Tells whether a `Conflicts` or `Breaks` relation hits the package, directly or through
+    /// its `Provides`. With a single architecture the qualifier of the relation plays no part.
+    pub fn is_hit_by(&self, package: &Package, relation: &Relation) -> bool {
+        let unqualified = Relation {
+            arch: ArchQualifier::None,
+            ..relation.clone()
+        };
+        self.satisfies_directly(package, &unqualified)
+            || self.satisfies_by_provides(package, &unqualified)
+    }
+
+    /// Applies the architecture qualifier of a relation, following dpkg: `:any` needs
+    /// `Multi-Arch: allowed` on the target, `:native` and `:ARCH` need that architecture, and
+    /// `all` packages count as native.
+    fn arch_matches(&self, package: &Package, qualifier: &ArchQualifier) -> bool {
+        match qualifier {
+            ArchQualifier::None | ArchQualifier::Native => true,
+            ArchQualifier::Any => package.multi_arch == MultiArch::Allowed,
+            ArchQualifier::Named(arch) => *arch == self.native_arch || arch == "all",
+        }
+    }
+}
+
+/// Orders two versions of one name: higher pin priority first, then the newer version.
+pub(crate) fn preference(a: &UniversePackage, b: &UniversePackage) -> Ordering {
+    b.pin_priority
+        .cmp(&a.pin_priority)
+        .then_with(|| b.package.version.cmp(&a.package.version))
+}
+
+/// Ranks the `Priority` field, most important first; a missing field ranks last.
+fn priority_rank(priority: Option<&str>) -> usize {
+    ["required", "important", "standard", "optional", "extra"]
+        .iter()
+        .position(|known| Some(*known) == priority)
+        .unwrap_or(5)
+}
