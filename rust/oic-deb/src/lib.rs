@@ -1,10 +1,12 @@
 //! Debian formats: versions and their order, package relations, control files, and the
 //! `Packages` and `Release` indexes of a repository.
 
+pub mod control;
 pub mod package;
 pub mod relation;
 pub mod version;
 
+pub use control::{paragraphs, parse_paragraphs, ControlError, Field, Paragraph, Paragraphs};
 pub use package::{MultiArch, Package};
 pub use relation::{
     parse_relation, parse_relation_list, parse_relations, Alternatives, Constraint, Op, Relation,
