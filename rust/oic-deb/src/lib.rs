@@ -3,11 +3,13 @@
 
 pub mod control;
 pub mod package;
+pub mod packages;
 pub mod relation;
 pub mod version;
 
 pub use control::{paragraphs, parse_paragraphs, ControlError, Field, Paragraph, Paragraphs};
 pub use package::{MultiArch, Package};
+pub use packages::{parse_package, parse_packages, IndexError};
 pub use relation::{
     parse_relation, parse_relation_list, parse_relations, Alternatives, Constraint, Op, Relation,
 };

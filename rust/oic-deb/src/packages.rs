@@ -1,0 +1,792 @@
+//! The `Packages` index of a repository: one control paragraph per binary package.
+
+use rayon::prelude::*;
+
+use crate::control::{self, ControlError, Field, Paragraph};
+use crate::package::{MultiArch, Package};
+use crate::relation::{
+    is_package_name, parse_relation_list, parse_relations, Alternatives, Relation, RelationError,
+};
+use crate::version::{Version, VersionError};
+
+/// Texts at least this long are split into chunks parsed in parallel.
+const PARALLEL_MIN_BYTES: usize = 1 << 20;
+
+/// The target size of one chunk. A chunk ends at the first paragraph break after this size.
+const CHUNK_BYTES: usize = 1 << 20;
+
+/// An error in a `Packages` index. Line numbers are 1-based and count from the start of the
+/// text given to [`parse_packages`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum IndexError {
+    /// The control syntax is invalid.
+    #[error(transparent)]
+    Control(#[from] ControlError),
+
+    /// A stanza without a `Package` field.
+    #[error("The stanza on line {line} has no `Package` field")]
+    MissingPackage { line: usize },
+
+    /// A stanza without another required field.
+    #[error("Package `{package}` on line {line} has no `{field}` field")]
+    MissingField {
+        package: String,
+        field: &'static str,
+        line: usize,
+    },
+
+    /// A field whose value is invalid, with the line of that field.
+    #[error("Invalid `{field}` of package `{package}` on line {line}: {reason}")]
+    InvalidField {
+        package: String,
+        field: &'static str,
+        line: usize,
+        reason: String,
+    },
+
+    /// A `Version` field that is not a valid Debian version.
+    #[error("Invalid `Version` of package `{package}` on line {line}: {source}")]
+    InvalidVersion {
+        package: String,
+        line: usize,
+        source: VersionError,
+    },
+
+    /// A relation field such as `Depends` that does not parse.
+    #[error("Invalid `{field}` of package `{package}` on line {line}: {source}")]
+    InvalidRelation {
+        package: String,
+        field: &'static str,
+        line: usize,
+        source: RelationError,
+    },
+}
+
+/// Parses a whole `Packages` index, in parallel chunks when it is large. Returns the packages in
+/// file order, or the first error in file order.
+pub fn parse_packages(text: &str) -> Result<Vec<Package>, IndexError> {
+    if text.len() < PARALLEL_MIN_BYTES {
+        return parse_chunk(text, 1);
+    }
+
+    let chunks = split_into_chunks(text);
+    let first_lines = first_line_numbers(&chunks);
+    let results: Vec<Result<Vec<Package>, IndexError>> = chunks
+        .par_iter()
+        .zip(first_lines)
+        .map(|(chunk, first_line)| parse_chunk(chunk, first_line))
+        .collect();
+
+    let mut packages = Vec::with_capacity(results.iter().flatten().map(Vec::len).sum());
+    for result in results {
+        packages.extend(result?);
+    }
+    Ok(packages)
+}
+
+fn parse_chunk(text: &str, first_line: usize) -> Result<Vec<Package>, IndexError> {
+    control::Paragraphs::starting_at_line(text, first_line)
+        .map(|paragraph| parse_package(&paragraph?))
+        .collect()
+}
+
+/// Splits `text` at blank lines into pieces of about [`CHUNK_BYTES`], each made of whole
+/// paragraphs. A piece starts with the blank line that ends the piece before it.
+fn split_into_chunks(text: &str) -> Vec<&str> {
+    let mut chunks = Vec::with_capacity(text.len() / CHUNK_BYTES + 1);
+    let mut start = 0;
+    while start < text.len() {
+        let end = next_blank_line(text, start + CHUNK_BYTES).unwrap_or(text.len());
+        chunks.push(&text[start..end]);
+        start = end;
+    }
+    chunks
+}
+
+/// Finds the byte offset of the first blank line that starts after `from`.
+fn next_blank_line(text: &str, from: usize) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let mut position = from;
+    while position < bytes.len() {
+        let line_start = position + text[position..].find('\n')? + 1;
+        let line_end = text[line_start..]
+            .find('\n')
+            .map_or(text.len(), |end| line_start + end);
+        let line = &bytes[line_start..line_end];
+        if line
+            .iter()
+            .all(|&byte| matches!(byte, b' ' | b'\t' | b'\r'))
+        {
+            return Some(line_start);
+        }
+        position = line_start;
+    }
+    None
+}
+
+/// Numbers the first line of every chunk, counting the line breaks of the chunks before it.
+fn first_line_numbers(chunks: &[&str]) -> Vec<usize> {
+    let line_counts: Vec<usize> = chunks
+        .par_iter()
+        .map(|chunk| chunk.bytes().filter(|&byte| byte == b'\n').count())
+        .collect();
+
+    let mut next = 1;
+    line_counts
+        .into_iter()
+        .map(|count| {
+            let first = next;
+            next += count;
+            first
+        })
+        .collect()
+}
+
+/// The fields of a `Packages` stanza that [`Package`] stores.
+#[derive(Clone, Copy)]
+enum Key {
+    Package,
+    Version,
+    Architecture,
+    MultiArch,
+    Essential,
+    Priority,
+    Section,
+    Source,
+    Depends,
+    PreDepends,
+    Recommends,
+    Suggests,
+    Conflicts,
+    Breaks,
+    Provides,
+    Replaces,
+    Filename,
+    Size,
+    Sha256,
+    InstalledSize,
+}
+
+/// Maps a field name, in any ASCII case, to its key. Names longer than any known name are
+/// skipped without a copy.
+fn key_of(name: &str) -> Option<Key> {
+    let mut buffer = [0_u8; 16];
+    let lowered = buffer.get_mut(..name.len())?;
+    lowered.copy_from_slice(name.as_bytes());
+    lowered.make_ascii_lowercase();
+
+    let key = match &*lowered {
+        b"package" => Key::Package,
+        b"version" => Key::Version,
+        b"architecture" => Key::Architecture,
+        b"multi-arch" => Key::MultiArch,
+        b"essential" => Key::Essential,
+        b"priority" => Key::Priority,
+        b"section" => Key::Section,
+        b"source" => Key::Source,
+        b"depends" => Key::Depends,
+        b"pre-depends" => Key::PreDepends,
+        b"recommends" => Key::Recommends,
+        b"suggests" => Key::Suggests,
+        b"conflicts" => Key::Conflicts,
+        b"breaks" => Key::Breaks,
+        b"provides" => Key::Provides,
+        b"replaces" => Key::Replaces,
+        b"filename" => Key::Filename,
+        b"size" => Key::Size,
+        b"sha256" => Key::Sha256,
+        b"installed-size" => Key::InstalledSize,
+        _ => return None,
+    };
+    Some(key)
+}
+
+/// The fields of one stanza, looked up once.
+#[derive(Default)]
+struct Stanza<'p, 'a> {
+    fields: [Option<&'p Field<'a>>; 20],
+}
+
+impl<'p, 'a> Stanza<'p, 'a> {
+    fn new(paragraph: &'p Paragraph<'a>) -> Self {
+        let mut stanza = Self::default();
+        for field in paragraph.fields() {
+            if let Some(key) = key_of(field.name()) {
+                stanza.fields[key as usize] = Some(field);
+            }
+        }
+        stanza
+    }
+
+    fn get(&self, key: Key) -> Option<&'p Field<'a>> {
+        self.fields[key as usize]
+    }
+}
+
+/// Context for the errors of one stanza.
+struct Builder<'p, 'a> {
+    stanza: Stanza<'p, 'a>,
+    package: &'a str,
+    line: usize,
+}
+
+/// Builds a [`Package`] from one stanza of a `Packages` index.
+pub fn parse_package(paragraph: &Paragraph<'_>) -> Result<Package, IndexError> {
+    let stanza = Stanza::new(paragraph);
+    let line = paragraph.line();
+    let name_field = stanza
+        .get(Key::Package)
+        .ok_or(IndexError::MissingPackage { line })?;
+    let builder = Builder {
+        stanza,
+        package: name_field.first_line(),
+        line,
+    };
+
+    let name = builder.simple(Key::Package, "Package")?;
+    if !is_package_name(name) {
+        return Err(builder.invalid(Key::Package, "Package", "the package name is invalid"));
+    }
+    let version = builder.version()?;
+    let architecture = builder.simple(Key::Architecture, "Architecture")?;
+    let mut package = Package::new(name, version, architecture);
+
+    builder.read_flags(&mut package)?;
+    builder.read_descriptions(&mut package)?;
+    builder.read_relations(&mut package)?;
+    builder.read_file(&mut package)?;
+    Ok(package)
+}
+
+impl<'a> Builder<'_, 'a> {
+    fn invalid(&self, key: Key, field: &'static str, reason: &str) -> IndexError {
+        IndexError::InvalidField {
+            package: self.package.to_owned(),
+            field,
+            line: self.stanza.get(key).map_or(self.line, Field::line),
+            reason: reason.to_owned(),
+        }
+    }
+
+    /// Returns a required single-line field.
+    fn simple(&self, key: Key, field: &'static str) -> Result<&'a str, IndexError> {
+        match self.optional(key, field)? {
+            Some(value) => Ok(value),
+            None => Err(IndexError::MissingField {
+                package: self.package.to_owned(),
+                field,
+                line: self.line,
+            }),
+        }
+    }
+
+    /// Returns an optional single-line field. An empty value is an error.
+    fn optional(&self, key: Key, field: &'static str) -> Result<Option<&'a str>, IndexError> {
+        let Some(value) = self.stanza.get(key) else {
+            return Ok(None);
+        };
+        if value.is_multiline() {
+            return Err(self.invalid(key, field, "the value must be a single line"));
+        }
+        if value.raw_value().is_empty() {
+            return Err(self.invalid(key, field, "the value is empty"));
+        }
+        Ok(Some(value.raw_value()))
+    }
+
+    fn number(&self, key: Key, field: &'static str) -> Result<Option<u64>, IndexError> {
+        let Some(value) = self.optional(key, field)? else {
+            return Ok(None);
+        };
+        match value.parse() {
+            Ok(number) if value.bytes().all(|byte| byte.is_ascii_digit()) => Ok(Some(number)),
+            _ => Err(self.invalid(key, field, &format!("`{value}` is not a whole number"))),
+        }
+    }
+
+    fn version(&self) -> Result<Version, IndexError> {
+        let text = self.simple(Key::Version, "Version")?;
+        Version::parse(text).map_err(|source| IndexError::InvalidVersion {
+            package: self.package.to_owned(),
+            line: self.stanza.get(Key::Version).map_or(self.line, Field::line),
+            source,
+        })
+    }
+
+    fn read_flags(&self, package: &mut Package) -> Result<(), IndexError> {
+        if let Some(value) = self.optional(Key::MultiArch, "Multi-Arch")? {
+            package.multi_arch = match value {
+                "no" => MultiArch::No,
+                "same" => MultiArch::Same,
+                "foreign" => MultiArch::Foreign,
+                "allowed" => MultiArch::Allowed,
+                _ => {
+                    let reason = format!("`{value}` is not `no`, `same`, `foreign` or `allowed`");
+                    return Err(self.invalid(Key::MultiArch, "Multi-Arch", &reason));
+                }
+            };
+        }
+
+        if let Some(value) = self.optional(Key::Essential, "Essential")? {
+            package.essential = match value {
+                "yes" => true,
+                "no" => false,
+                _ => {
+                    let reason = format!("`{value}` is not `yes` or `no`");
+                    return Err(self.invalid(Key::Essential, "Essential", &reason));
+                }
+            };
+        }
+        Ok(())
+    }
+
+    fn read_descriptions(&self, package: &mut Package) -> Result<(), IndexError> {
+        package.priority = self.optional(Key::Priority, "Priority")?.map(str::to_owned);
+        package.section = self.optional(Key::Section, "Section")?.map(str::to_owned);
+
+        // A source package whose version differs from the binary's is written `name (version)`.
+        if let Some(value) = self.optional(Key::Source, "Source")? {
+            let name = value.split_once('(').map_or(value, |(name, _)| name).trim();
+            if !is_package_name(name) {
+                let reason = format!("`{value}` does not start with a valid package name");
+                return Err(self.invalid(Key::Source, "Source", &reason));
+            }
+            package.source = Some(name.to_owned());
+        }
+
+        package.installed_size = self.number(Key::InstalledSize, "Installed-Size")?;
+        Ok(())
+    }
+
+    fn read_relations(&self, package: &mut Package) -> Result<(), IndexError> {
+        package.depends = self.alternatives(Key::Depends, "Depends")?;
+        package.pre_depends = self.alternatives(Key::PreDepends, "Pre-Depends")?;
+        package.recommends = self.alternatives(Key::Recommends, "Recommends")?;
+        package.suggests = self.alternatives(Key::Suggests, "Suggests")?;
+        package.conflicts = self.list(Key::Conflicts, "Conflicts")?;
+        package.breaks = self.list(Key::Breaks, "Breaks")?;
+        package.provides = self.list(Key::Provides, "Provides")?;
+        package.replaces = self.list(Key::Replaces, "Replaces")?;
+        Ok(())
+    }
+
+    fn alternatives(&self, key: Key, field: &'static str) -> Result<Vec<Alternatives>, IndexError> {
+        match self.stanza.get(key) {
+            Some(value) => parse_relations(&value.folded())
+                .map_err(|source| self.invalid_relation(value, field, source)),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    fn list(&self, key: Key, field: &'static str) -> Result<Vec<Relation>, IndexError> {
+        match self.stanza.get(key) {
+            Some(value) => parse_relation_list(&value.folded())
+                .map_err(|source| self.invalid_relation(value, field, source)),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    fn invalid_relation(
+        &self,
+        value: &Field<'_>,
+        field: &'static str,
+        source: RelationError,
+    ) -> IndexError {
+        IndexError::InvalidRelation {
+            package: self.package.to_owned(),
+            field,
+            line: value.line(),
+            source,
+        }
+    }
+
+    fn read_file(&self, package: &mut Package) -> Result<(), IndexError> {
+        self.simple(Key::Filename, "Filename")?
+            .clone_into(&mut package.filename);
+        package.size = match self.number(Key::Size, "Size")? {
+            Some(size) => size,
+            None => {
+                return Err(IndexError::MissingField {
+                    package: self.package.to_owned(),
+                    field: "Size",
+                    line: self.line,
+                })
+            }
+        };
+
+        let sha256 = self.simple(Key::Sha256, "SHA256")?;
+        if sha256.len() != 64 || !sha256.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+            let reason = format!("`{sha256}` is not 64 hexadecimal digits");
+            return Err(self.invalid(Key::Sha256, "SHA256", &reason));
+        }
+        package.sha256 = sha256.to_ascii_lowercase();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::relation::ArchQualifier;
+
+    const SHA: &str = "3a2118df47bf3f04285649f0455c2fc6fe2dc7f0b237073038aa00af41f0d5f2";
+
+    fn stanza(name: &str, extra: &str) -> String {
+        format!(
+            "Package: {name}\nVersion: 1.0-1\nArchitecture: amd64\n{extra}\
+             Filename: pool/main/{name}_1.0-1_amd64.deb\nSize: 1234\nSHA256: {SHA}\n"
+        )
+    }
+
+    fn parse_one(text: &str) -> Package {
+        let mut packages = parse_packages(text).unwrap();
+        assert_eq!(packages.len(), 1);
+        packages.remove(0)
+    }
+
+    #[test]
+    fn minimal_stanza_parses() {
+        let package = parse_one(&stanza("hello", ""));
+        assert_eq!(package.name, "hello");
+        assert_eq!(package.version.as_str(), "1.0-1");
+        assert_eq!(package.architecture, "amd64");
+        assert_eq!(package.filename, "pool/main/hello_1.0-1_amd64.deb");
+        assert_eq!(package.size, 1234);
+        assert_eq!(package.sha256, SHA);
+        assert_eq!(package.multi_arch, MultiArch::No);
+        assert!(!package.essential);
+        assert_eq!(package.source, None);
+        assert_eq!(package.installed_size, None);
+        assert!(package.depends.is_empty());
+    }
+
+    #[test]
+    fn all_fields_parse() {
+        let extra = "Multi-Arch: same\nEssential: yes\nPriority: required\nSection: libs\n\
+                     Source: glibc (2.36-9)\nInstalled-Size: 42\n\
+                     Depends: libc6 (>= 2.36), aa | bb\nPre-Depends: dpkg (>= 1.15.6~)\n\
+                     Recommends: rr\nSuggests: s1, s2\nConflicts: cc (<< 2)\nBreaks: kk\n\
+                     Provides: virtual (= 1.0)\nReplaces: old\nDescription: text\n more\n";
+        let package = parse_one(&stanza("libc6", extra));
+        assert_eq!(package.multi_arch, MultiArch::Same);
+        assert!(package.essential);
+        assert_eq!(package.priority.as_deref(), Some("required"));
+        assert_eq!(package.section.as_deref(), Some("libs"));
+        assert_eq!(package.source.as_deref(), Some("glibc"));
+        assert_eq!(package.installed_size, Some(42));
+        assert_eq!(package.depends.len(), 2);
+        assert_eq!(package.depends[1].len(), 2);
+        assert_eq!(package.pre_depends[0][0].name, "dpkg");
+        assert_eq!(package.recommends[0][0].name, "rr");
+        assert_eq!(package.suggests.len(), 2);
+        assert_eq!(package.conflicts[0].name, "cc");
+        assert_eq!(package.breaks[0].name, "kk");
+        assert_eq!(
+            package.provides[0].constraint.as_ref().unwrap().op,
+            crate::Op::Eq
+        );
+        assert_eq!(package.replaces[0].name, "old");
+    }
+
+    #[test]
+    fn multi_arch_values_parse() {
+        for (value, expected) in [
+            ("no", MultiArch::No),
+            ("same", MultiArch::Same),
+            ("foreign", MultiArch::Foreign),
+            ("allowed", MultiArch::Allowed),
+        ] {
+            let package = parse_one(&stanza("p1", &format!("Multi-Arch: {value}\n")));
+            assert_eq!(package.multi_arch, expected, "{value}");
+        }
+    }
+
+    #[test]
+    fn source_without_version_parses() {
+        let package = parse_one(&stanza("p1", "Source: src\n"));
+        assert_eq!(package.source.as_deref(), Some("src"));
+    }
+
+    #[test]
+    fn folded_depends_parse() {
+        let package = parse_one(&stanza("p1", "Depends: aa,\n bb:any,\n cc\n"));
+        let names: Vec<&str> = package.depends.iter().map(|g| g[0].name.as_str()).collect();
+        assert_eq!(names, ["aa", "bb", "cc"]);
+        assert_eq!(package.depends[1][0].arch, ArchQualifier::Any);
+    }
+
+    #[test]
+    fn field_names_ignore_case() {
+        let text = format!(
+            "package: p1\nVERSION: 1\narchitecture: all\nfilename: f\nsize: 1\nsha256: {}\n",
+            SHA.to_uppercase()
+        );
+        let package = parse_one(&text);
+        assert_eq!(package.name, "p1");
+        assert_eq!(package.sha256, SHA);
+    }
+
+    #[test]
+    fn several_stanzas_keep_order() {
+        let text = format!(
+            "{}\n{}\n\n{}",
+            stanza("a1", ""),
+            stanza("b1", ""),
+            stanza("c1", "")
+        );
+        let names: Vec<String> = parse_packages(&text)
+            .unwrap()
+            .into_iter()
+            .map(|p| p.name)
+            .collect();
+        assert_eq!(names, ["a1", "b1", "c1"]);
+    }
+
+    #[test]
+    fn crlf_index_parses() {
+        let text = format!(
+            "{}\n{}",
+            stanza("a1", "Depends: xx,\n yy\n"),
+            stanza("b1", "")
+        )
+        .replace('\n', "\r\n");
+        let packages = parse_packages(&text).unwrap();
+        assert_eq!(packages.len(), 2);
+        assert_eq!(packages[0].depends.len(), 2);
+        assert_eq!(packages[1].sha256, SHA);
+    }
+
+    #[test]
+    fn missing_package_is_an_error() {
+        let text = stanza("p1", "").replace("Package: p1\n", "");
+        assert_eq!(
+            parse_packages(&format!("\n\n{text}")),
+            Err(IndexError::MissingPackage { line: 3 })
+        );
+    }
+
+    #[test]
+    fn missing_required_fields_are_errors() {
+        for (field, line) in [
+            ("Version", "Version: 1.0-1\n"),
+            ("Architecture", "Architecture: amd64\n"),
+            ("Filename", "Filename: pool/main/p1_1.0-1_amd64.deb\n"),
+            ("Size", "Size: 1234\n"),
+            ("SHA256", &format!("SHA256: {SHA}\n")),
+        ] {
+            let text = format!(
+                "{}\n{}",
+                stanza("p0", ""),
+                stanza("p1", "").replace(line, "")
+            );
+            let found = parse_packages(&text).unwrap_err();
+            assert_eq!(
+                found,
+                IndexError::MissingField {
+                    package: "p1".into(),
+                    field,
+                    line: 8,
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn missing_field_message_names_package() {
+        let text = "Package: p1\nVersion: 1\nArchitecture: all\n";
+        assert_eq!(
+            parse_packages(text).unwrap_err().to_string(),
+            "Package `p1` on line 1 has no `Filename` field"
+        );
+    }
+
+    #[test]
+    fn truncated_stanza_is_an_error() {
+        let full = format!("{}\n{}", stanza("p0", ""), stanza("p1", ""));
+        for end in [full.len() - 20, full.len() - 70, full.len() - 100] {
+            assert!(parse_packages(&full[..end]).is_err(), "cut at {end}");
+        }
+    }
+
+    #[test]
+    fn invalid_values_are_errors() {
+        let cases = [
+            ("Size: 12x\n", "Size"),
+            ("Size: -1\n", "Size"),
+            ("Size: +1\n", "Size"),
+            ("Installed-Size: big\n", "Installed-Size"),
+            ("Multi-Arch: both\n", "Multi-Arch"),
+            ("Essential: true\n", "Essential"),
+            ("SHA256: abc\n", "SHA256"),
+            ("Source: (1.0)\n", "Source"),
+        ];
+        for (line, field) in cases {
+            let prefix = format!("{}:", line.split(':').next().unwrap());
+            let mut text: String = stanza("p1", "")
+                .split_inclusive('\n')
+                .filter(|l| !l.starts_with(&prefix))
+                .collect();
+            text.push_str(line);
+            let found = parse_packages(&text).unwrap_err();
+            let IndexError::InvalidField {
+                field: found_field,
+                line: found_line,
+                ..
+            } = found
+            else {
+                panic!("{line:?} gave {found:?}");
+            };
+            assert_eq!(found_field, field, "{line:?}");
+            assert_eq!(found_line, text.lines().count(), "{line:?}");
+        }
+    }
+
+    #[test]
+    fn invalid_package_name_is_an_error() {
+        let found = parse_packages(&stanza("Bad_Name", "")).unwrap_err();
+        assert!(matches!(
+            found,
+            IndexError::InvalidField {
+                field: "Package",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn multiline_simple_field_is_an_error() {
+        let text = stanza("p1", "Section: libs\n devel\n");
+        let found = parse_packages(&text).unwrap_err();
+        assert_eq!(
+            found.to_string(),
+            "Invalid `Section` of package `p1` on line 4: the value must be a single line"
+        );
+    }
+
+    #[test]
+    fn empty_required_value_is_an_error() {
+        let text = stanza("p1", "").replace("Architecture: amd64", "Architecture:");
+        let found = parse_packages(&text).unwrap_err();
+        assert!(matches!(
+            found,
+            IndexError::InvalidField {
+                field: "Architecture",
+                line: 3,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn invalid_version_is_an_error() {
+        let text = stanza("p1", "").replace("Version: 1.0-1", "Version: x1.0");
+        let found = parse_packages(&text).unwrap_err();
+        assert!(matches!(found, IndexError::InvalidVersion { line: 2, .. }));
+        assert!(found
+            .to_string()
+            .starts_with("Invalid `Version` of package `p1` on line 2:"));
+    }
+
+    #[test]
+    fn invalid_relation_is_an_error() {
+        let found = parse_packages(&stanza("p1", "Depends: aa (>= )\n")).unwrap_err();
+        assert!(matches!(
+            found,
+            IndexError::InvalidRelation {
+                field: "Depends",
+                line: 4,
+                ..
+            }
+        ));
+        let found = parse_packages(&stanza("p1", "Provides: aa | bb\n")).unwrap_err();
+        assert!(matches!(
+            found,
+            IndexError::InvalidRelation {
+                field: "Provides",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn duplicate_field_is_an_error() {
+        let text = stanza("p1", "Size: 1\n");
+        let found = parse_packages(&text).unwrap_err();
+        assert!(matches!(
+            found,
+            IndexError::Control(ControlError::DuplicateField {
+                line: 6,
+                first_line: 4,
+                ..
+            })
+        ));
+    }
+
+    /// Builds an index large enough for the parallel path.
+    fn large_index(count: usize) -> String {
+        (0..count)
+            .map(|index| {
+                stanza(
+                    &format!("pkg{index}"),
+                    "Description: filler text\n .\n more\n",
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn parallel_parse_keeps_order() {
+        let text = large_index(20_000);
+        assert!(text.len() > 2 * PARALLEL_MIN_BYTES);
+        let packages = parse_packages(&text).unwrap();
+        assert_eq!(packages.len(), 20_000);
+        for (index, package) in packages.iter().enumerate() {
+            assert_eq!(package.name, format!("pkg{index}"));
+        }
+    }
+
+    #[test]
+    fn parallel_errors_keep_file_lines() {
+        let mut text = large_index(20_000);
+        let lines_before = text.matches('\n').count();
+        text.push_str("\n\nPackage: late\n");
+        let found = parse_packages(&text).unwrap_err();
+        assert_eq!(
+            found,
+            IndexError::MissingField {
+                package: "late".into(),
+                field: "Version",
+                line: lines_before + 3,
+            }
+        );
+    }
+
+    #[test]
+    fn parallel_returns_first_error() {
+        let mut text = large_index(20_000);
+        let middle = text.len() / 2;
+        let at = middle + text[middle..].find("\nSize: 1234").unwrap() + 1;
+        let line = text[..at].matches('\n').count() + 1;
+        text.replace_range(at..at + 10, "Size: bad!");
+        text.push_str("\nbroken tail\n");
+        let found = parse_packages(&text).unwrap_err();
+        assert!(
+            matches!(found, IndexError::InvalidField { field: "Size", line: l, .. } if l == line),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn chunks_end_at_blank_lines() {
+        let text = large_index(20_000).replace('\n', "\r\n");
+        let chunks = split_into_chunks(&text);
+        assert!(chunks.len() > 1);
+        assert_eq!(chunks.concat(), text);
+        for chunk in &chunks[1..] {
+            assert!(chunk.starts_with("\r\n"), "{:?}", &chunk[..20]);
+        }
+        assert_eq!(parse_packages(&text).unwrap().len(), 20_000);
+    }
+}
