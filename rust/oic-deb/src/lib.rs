@@ -2,15 +2,19 @@
 //! `Packages` and `Release` indexes of a repository.
 
 pub mod control;
+pub mod date;
 pub mod package;
 pub mod packages;
 pub mod relation;
+pub mod release;
 pub mod version;
 
 pub use control::{paragraphs, parse_paragraphs, ControlError, Field, Paragraph, Paragraphs};
+pub use date::{parse_date, DateError};
 pub use package::{MultiArch, Package};
 pub use packages::{parse_package, parse_packages, IndexError};
 pub use relation::{
     parse_relation, parse_relation_list, parse_relations, Alternatives, Constraint, Op, Relation,
 };
+pub use release::{FileEntry, Release, ReleaseError};
 pub use version::Version;
