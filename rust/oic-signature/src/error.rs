@@ -70,18 +70,18 @@ pub enum SignatureError {
     },
 
     #[error(
-        "invalid OpenPGP key data in {label}: {message}; the file must contain OpenPGP public \
+        "invalid OpenPGP key data in {label}: {message}. The file must contain OpenPGP public \
          keys, armored (gpg --armor --export) or binary (gpg --export)"
     )]
     InvalidKeyData { label: String, message: String },
 
     #[error(
-        "{label} contains a secret key; configure the public key only, exported with \
+        "{label} contains a secret key. Configure only the public key, exported with \
          gpg --export"
     )]
     SecretKey { label: String },
 
-    #[error("{label} contains no OpenPGP public key; check that the file is a key file")]
+    #[error("{label} contains no OpenPGP public key. Check that the file is a key file")]
     NoKeyFound { label: String },
 
     #[error("invalid OpenPGP signature data: {message}")]
@@ -92,7 +92,7 @@ pub enum SignatureError {
 
     #[error(
         "no signature is by a configured key: the document is signed by {}, and none of them \
-         is in the configured keys ({}); add the repository's public key to the configuration",
+         is in the configured keys ({}). Add the repository's public key to the configuration",
         issuers.join(", "),
         if configured.is_empty() { "none".to_owned() } else { configured.join("; ") }
     )]
@@ -105,7 +105,7 @@ pub enum SignatureError {
 
     #[error(
         "the signature by {key} uses the hash algorithm {hash}, which is rejected because it \
-         is broken; the repository must be signed again with SHA-256 or stronger"
+         is broken. The repository must be signed again with SHA-256 or stronger"
     )]
     WeakHash { key: Box<SignerKey>, hash: String },
 
@@ -119,7 +119,7 @@ pub enum SignatureError {
     },
 
     #[error(
-        "the signature by {key} does not match the signed data ({message}); the file was \
+        "the signature by {key} does not match the signed data ({message}). The file was \
          modified or damaged in transfer, so fetch it again or check the mirror"
     )]
     BadSignature {
@@ -127,12 +127,12 @@ pub enum SignatureError {
         message: String,
     },
 
-    #[error("the signature by {key} has no creation time; it cannot be checked for expiry")]
+    #[error("the signature by {key} has no creation time, so it cannot be checked for expiry")]
     MissingCreationTime { key: Box<SignerKey> },
 
     #[error(
-        "the signature by {key} was made at {}, in the future of the verification time {}; \
-         check the system clock",
+        "the signature by {key} was made at {}, in the future of the verification time {}. \
+         Check the system clock",
         format_time(*created), format_time(*now)
     )]
     SignatureInFuture {
@@ -142,7 +142,7 @@ pub enum SignatureError {
     },
 
     #[error(
-        "the signature by {key} expired at {}; the repository must be signed again",
+        "the signature by {key} expired at {}. The repository must be signed again",
         format_time(*expired)
     )]
     SignatureExpired {
@@ -151,7 +151,7 @@ pub enum SignatureError {
     },
 
     #[error(
-        "the signature by {key} was made at {}, before the key was created at {}; the \
+        "the signature by {key} was made at {}, before the key was created at {}, so the \
          signature or the key is invalid",
         format_time(*created), format_time(*key_created)
     )]
@@ -162,7 +162,7 @@ pub enum SignatureError {
     },
 
     #[error(
-        "{key} expired at {}; install the publisher's current key (for Debian, an up to date \
+        "{key} expired at {}. Install the publisher's current key (for Debian, an up to date \
          debian-archive-keyring) or ask the publisher to extend the key",
         format_time(*expired)
     )]
@@ -172,11 +172,11 @@ pub enum SignatureError {
     },
 
     #[error(
-        "{key} is revoked ({reason}); its owner no longer vouches for it, so remove it from \
+        "{key} is revoked ({reason}). Its owner no longer vouches for it, so remove it from \
          the configuration and install the publisher's replacement key"
     )]
     KeyRevoked { key: Box<SignerKey>, reason: String },
 
-    #[error("{key} cannot make signatures: {reason}; configure the publisher's signing key")]
+    #[error("{key} cannot make signatures: {reason}. Configure the publisher's signing key")]
     KeyNotForSigning { key: Box<SignerKey>, reason: String },
 }

@@ -12,7 +12,7 @@ const PUBLIC_KEY_BEGIN: &str = "-----BEGIN PGP PUBLIC KEY BLOCK-----";
 const PUBLIC_KEY_END: &str = "-----END PGP PUBLIC KEY BLOCK-----";
 const SECRET_KEY_BEGIN: &str = "-----BEGIN PGP PRIVATE KEY BLOCK-----";
 
-/// Where a key file comes from.
+/// The source of a key file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum KeySource {
     /// A local file, given as a path or a `file://` URL.

@@ -9,9 +9,9 @@
 //!
 //! A document is valid when at least one of its signatures is valid and made by a configured
 //! key. Signatures by other keys are ignored. A signature is rejected when it uses MD5, SHA-1 or
-//! RIPEMD-160, when it was made more than [`DEFAULT_MAX_CLOCK_SKEW`] in the future, or when its
-//! key or subkey is revoked, expired at the verification time, was expired when it signed, or
-//! lacks a valid binding for signing.
+//! RIPEMD-160, or when it was made more than [`DEFAULT_MAX_CLOCK_SKEW`] in the future. It is also
+//! rejected when its key or subkey is revoked, is expired at the verification time, was expired
+//! when it signed, or lacks a valid binding for signing.
 
 mod error;
 mod keyring;

@@ -158,6 +158,9 @@ fn subkey_revocation<'a>(
 
 /// Returns the newest valid certification of a user ID or direct key signature by the
 /// primary key itself. Its key expiration time and key flags apply to the primary key.
+///
+/// NOTE: self-signatures with SHA-1 are accepted, because the hash rule applies only to data
+/// signatures, and signature expiration times of self-signatures are not checked.
 fn newest_self_signature(key: &SignedPublicKey, times: CheckTimes) -> Option<&Signature> {
     let certifications = key.details.users.iter().flat_map(|user| {
         user.signatures.iter().filter(move |signature| {
@@ -202,8 +205,8 @@ fn newest<'a>(
         .map(|(_, signature)| signature)
 }
 
-/// Checks the primary key binding signature that a signing subkey embeds in its binding, so
-/// that nobody can attach another person's signing subkey to their own primary key.
+/// Checks the primary key binding signature that a signing subkey embeds in its binding. It
+/// proves that the subkey's owner agreed, so a primary key cannot adopt another key's subkey.
 fn check_back_signature(
     key: &SignedPublicKey,
     subkey: &SignedPublicSubKey,

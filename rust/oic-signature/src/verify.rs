@@ -18,8 +18,8 @@ use crate::validity::{self, CheckTimes};
 /// for clocks that are not synchronized.
 pub const DEFAULT_MAX_CLOCK_SKEW: Duration = Duration::from_secs(300);
 
-/// Hash algorithms rejected in data signatures because collisions can be computed for them.
-/// apt rejects the same three through gpgv's weak digest list.
+/// Hash algorithms rejected in data signatures: collisions are practical for MD5 and SHA-1, and
+/// RIPEMD-160 has the same 160-bit digest size as SHA-1.
 const WEAK_HASHES: [HashAlgorithm; 3] = [
     HashAlgorithm::Md5,
     HashAlgorithm::Sha1,
