@@ -359,7 +359,9 @@ fn read_key_ref(
     Some(key_ref)
 }
 
-fn key_ref(text: &str, base_dir: Option<&Path>) -> KeyRef {
+/// Reads a key reference: `embedded:NAME`, `file://PATH`, an http(s) URL, or a path relative to
+/// `base_dir`.
+pub fn key_ref(text: &str, base_dir: Option<&Path>) -> KeyRef {
     if let Some(name) = text.strip_prefix("embedded:") {
         KeyRef::Embedded(name.to_owned())
     } else if let Some(path) = text.strip_prefix("file://") {

@@ -528,3 +528,39 @@ fn read_repository(
         allow_packages: map.strings("allowPackages", diagnostics),
     })
 }
+
+impl PackageRepository {
+    /// Converts the template entry into a repository definition. `codename` names the suite,
+    /// `component` defaults to `main`, and `pkey: "[trusted=yes]"` turns signature checks off.
+    pub fn to_repository(&self) -> crate::provider::Repository {
+        let text = |value: &Text| value.as_ref().map(|v| v.value.clone());
+        let codename = text(&self.codename).unwrap_or_default();
+        let trusted = self
+            .pkey
+            .as_ref()
+            .is_some_and(|key| key.value.trim() == "[trusted=yes]");
+        let keys = match (&self.pkey, trusted) {
+            (Some(key), false) => vec![crate::provider::key_ref(
+                &key.value,
+                self.base_dir.as_deref(),
+            )],
+            _ => Vec::new(),
+        };
+        crate::provider::Repository {
+            name: codename.clone(),
+            url: text(&self.url).map(|url| url.trim_end_matches('/').to_owned()),
+            path: text(&self.path)
+                .map(|path| crate::provider::resolve(self.base_dir.as_deref(), &path)),
+            suite: Some(codename),
+            components: vec![text(&self.component).unwrap_or_else(|| "main".to_owned())],
+            keys,
+            priority: self.priority.as_ref().map_or(500, |p| p.value),
+            gpg_check: !trusted,
+            allow_packages: self
+                .allow_packages
+                .iter()
+                .map(|p| p.value.clone())
+                .collect(),
+        }
+    }
+}

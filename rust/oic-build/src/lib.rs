@@ -1,0 +1,13 @@
+//! Build orchestration: the stages that turn a checked template into an image.
+//!
+//! Today this holds the packages stage ([`packages::resolve_packages`]): verified repository
+//! metadata for the provider's and the template's repositories, then the set of packages the
+//! image installs, with its dependency graph.
+
+mod error;
+pub mod packages;
+
+pub use error::BuildError;
+pub use packages::{
+    resolve_packages, PackagesOptions, PackagesOutcome, ResolvedEdge, ResolvedPackage,
+};
