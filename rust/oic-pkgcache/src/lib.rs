@@ -1,0 +1,1 @@
+//! The package cache of the packages stage.
