@@ -104,25 +104,30 @@ fn split_into_chunks(text: &str) -> Vec<&str> {
     chunks
 }
 
-/// Finds the byte offset of the first blank line that starts after `from`.
+/// Finds the byte offset of the first blank line that starts after `from`. Works on bytes, because
+/// `from` may fall inside a multi-byte character.
 fn next_blank_line(text: &str, from: usize) -> Option<usize> {
     let bytes = text.as_bytes();
-    let mut position = from;
-    while position < bytes.len() {
-        let line_start = position + text[position..].find('\n')? + 1;
-        let line_end = text[line_start..]
-            .find('\n')
-            .map_or(text.len(), |end| line_start + end);
-        let line = &bytes[line_start..line_end];
-        if line
+    let mut line_start = from;
+    loop {
+        line_start += bytes
+            .get(line_start..)?
+            .iter()
+            .position(|&byte| byte == b'\n')?
+            + 1;
+
+        let rest = &bytes[line_start..];
+        let line_end = rest
+            .iter()
+            .position(|&byte| byte == b'\n')
+            .unwrap_or(rest.len());
+        if rest[..line_end]
             .iter()
             .all(|&byte| matches!(byte, b' ' | b'\t' | b'\r'))
         {
             return Some(line_start);
         }
-        position = line_start;
     }
-    None
 }
 
 /// Numbers the first line of every chunk, counting the line breaks of the chunks before it.
@@ -776,6 +781,21 @@ mod tests {
             matches!(found, IndexError::InvalidField { field: "Size", line: l, .. } if l == line),
             "{found:?}"
         );
+    }
+
+    #[test]
+    fn chunk_search_accepts_any_offset() {
+        let text = "A: \u{e9}t\u{e9}\n\nB: \u{1f600}\n \t\r\nC: 1\n";
+        // The end of a text that ends in a line break counts as an empty last line.
+        let blank_lines = [
+            text.find("\n\n").unwrap() + 1,
+            text.find(" \t").unwrap(),
+            text.len(),
+        ];
+        for from in 0..text.len() {
+            let expected = blank_lines.iter().copied().find(|&start| start > from);
+            assert_eq!(next_blank_line(text, from), expected, "from {from}");
+        }
     }
 
     #[test]
