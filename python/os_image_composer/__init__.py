@@ -7,22 +7,37 @@ The Rust core does the work; this package holds typed classes over it, the comma
 from os_image_composer._native import __version__
 from os_image_composer.config import Config, Setting
 from os_image_composer.errors import (
+    ChecksumError,
     ComposerError,
     ComposerWarning,
     ConfigError,
+    MetadataError,
+    ResolutionError,
+    SignatureError,
     TemplateError,
     TemplateIssue,
+    VerificationError,
 )
+from os_image_composer.resolution import Dependency, RepositoryStatus, Resolution, ResolvedPackage
 from os_image_composer.template import ImageTemplate
 
 __all__ = [
+    "ChecksumError",
     "ComposerError",
     "ComposerWarning",
     "Config",
     "ConfigError",
+    "Dependency",
     "ImageTemplate",
+    "MetadataError",
+    "RepositoryStatus",
+    "Resolution",
+    "ResolutionError",
+    "ResolvedPackage",
     "Setting",
+    "SignatureError",
     "TemplateError",
     "TemplateIssue",
+    "VerificationError",
     "__version__",
 ]

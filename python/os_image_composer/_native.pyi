@@ -8,6 +8,7 @@ __all__ = [
     "default_config_text",
     "load_config",
     "providers",
+    "resolve_template",
 ]
 __version__: str
 
@@ -38,3 +39,16 @@ def check_template_text(
     config_file: str | None = None,
 ) -> str: ...
 def providers(config_file: str | None = None) -> str: ...
+def resolve_template(
+    path: str | None = None,
+    text: str | None = None,
+    source: str | None = None,
+    base_dir: str | None = None,
+    offline: bool = False,
+    with_recommends: bool = False,
+    dotfile: str | None = None,
+    config_file: str | None = None,
+    cache_dir: str | None = None,
+    work_dir: str | None = None,
+    workers: int | None = None,
+) -> str: ...

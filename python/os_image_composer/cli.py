@@ -74,6 +74,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_global_options(validate, top=False)
 
+    resolve = commands.add_parser(
+        "resolve",
+        help="resolve the packages of a template",
+        description="Fetch and verify repository metadata, then list the packages the image "
+        "installs.",
+    )
+    resolve.add_argument("template", metavar="TEMPLATE", help="image template file")
+    resolve.add_argument("--offline", action="store_true", help="use only cached metadata")
+    resolve.add_argument("--with-recommends", action="store_true", help="install Recommends too")
+    resolve.add_argument(
+        "-f", "--dotfile", metavar="FILE", help="write the dependency graph as Graphviz DOT"
+    )
+    resolve.add_argument("--json", action="store_true", help="print JSON")
+    _add_global_options(resolve, top=False)
+
     config = commands.add_parser("config", help="show or create the configuration")
     _add_global_options(config, top=False)
     config_commands = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
@@ -126,6 +141,55 @@ def _run_validate(args: argparse.Namespace) -> int:
         sys.stdout.write(template.merged_yaml())
     else:
         print(f"{args.template}: valid ({template.provider_id})")
+    return EXIT_OK
+
+
+_SOURCE_WORDS = {
+    "network": "downloaded",
+    "revalidated": "unchanged upstream (HTTP 304)",
+    "cache": "from the cache",
+    "local": "read from a local folder",
+}
+
+
+def _run_resolve(args: argparse.Namespace) -> int:
+    config = _load_config(args)
+    try:
+        template = ImageTemplate.from_file(args.template, config)
+    except TemplateError as error:
+        _print_issues(error.errors, str(error), args.template)
+        return EXIT_ERROR
+    resolution = template.resolve(
+        offline=args.offline, with_recommends=args.with_recommends, dotfile=args.dotfile
+    )
+    if args.json:
+        print(json.dumps(resolution._data, indent=2))
+        return EXIT_OK
+
+    width = max(len(package.name) for package in resolution.packages)
+    for package in resolution.packages:
+        columns = (package.version, package.architecture, package.repository)
+        print(f"{package.name:<{width}}  " + "  ".join(columns))
+    megabytes = resolution.download_size / 1e6
+    print(
+        f"{len(resolution)} packages, {megabytes:.1f} MB to download, resolved in "
+        f"{resolution.metadata_seconds + resolution.solve_seconds:.2f} s",
+        file=sys.stderr,
+    )
+    for repository in resolution.repositories:
+        signature = repository.signature
+        checked = (
+            f"verified by {signature['fingerprint'][-16:]}"
+            if signature["status"] == "verified"
+            else "signature check skipped (gpgCheck: false)"
+        )
+        source = _SOURCE_WORDS.get(repository.source, repository.source)
+        print(
+            f"  {repository.id}: {repository.packages} packages, metadata {source}, {checked}",
+            file=sys.stderr,
+        )
+    if args.dotfile:
+        print(f"wrote {args.dotfile}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -185,6 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     handlers = {
         "validate": _run_validate,
+        "resolve": _run_resolve,
         "providers": _run_providers,
         ("config", "init"): _run_config_init,
         ("config", "show"): _run_config_show,

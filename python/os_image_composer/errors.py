@@ -9,11 +9,16 @@ from __future__ import annotations
 from typing import NamedTuple
 
 __all__ = [
+    "ChecksumError",
     "ComposerError",
     "ComposerWarning",
     "ConfigError",
+    "MetadataError",
+    "ResolutionError",
+    "SignatureError",
     "TemplateError",
     "TemplateIssue",
+    "VerificationError",
 ]
 
 
@@ -81,3 +86,57 @@ class TemplateError(ComposerError):
     ) -> None:
         super().__init__(message)
         self.errors = _issues(errors)
+
+
+class MetadataError(ComposerError):
+    """Repository metadata could not be fetched, read or used; `repository` names it."""
+
+    __module__ = "os_image_composer"
+
+    def __init__(self, message: str, repository: str | None = None) -> None:
+        super().__init__(message)
+        self.repository = repository
+
+
+class VerificationError(ComposerError):
+    """Something downloaded did not match what the signed metadata promises."""
+
+    __module__ = "os_image_composer"
+
+
+class SignatureError(VerificationError):
+    """A repository's metadata is unsigned, or signed by a key outside its configured keys."""
+
+    __module__ = "os_image_composer"
+
+    def __init__(self, message: str, repository: str | None = None) -> None:
+        super().__init__(message)
+        self.repository = repository
+
+
+class ChecksumError(VerificationError):
+    """A file's SHA256 or size differs from the signed metadata."""
+
+    __module__ = "os_image_composer"
+
+    def __init__(
+        self,
+        message: str,
+        url: str | None = None,
+        expected: str | None = None,
+        actual: str | None = None,
+        expected_size: str | int | None = None,
+        actual_size: str | int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.url = url
+        self.expected = expected
+        self.actual = actual
+        self.expected_size = None if expected_size is None else int(expected_size)
+        self.actual_size = None if actual_size is None else int(actual_size)
+
+
+class ResolutionError(ComposerError):
+    """The requested packages cannot be installed together; the message gives the chain."""
+
+    __module__ = "os_image_composer"

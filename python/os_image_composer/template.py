@@ -10,6 +10,7 @@ from typing import Any
 from os_image_composer import _native
 from os_image_composer.config import Config
 from os_image_composer.errors import TemplateError
+from os_image_composer.resolution import Resolution
 
 __all__ = ["ImageTemplate"]
 
@@ -23,16 +24,29 @@ class ImageTemplate:
 
     __module__ = "os_image_composer"
 
-    def __init__(self, result: dict[str, Any], source: str) -> None:
+    def __init__(
+        self,
+        result: dict[str, Any],
+        source: str,
+        *,
+        path: str | None = None,
+        text: str | None = None,
+        base_dir: str | None = None,
+        config: Config | None = None,
+    ) -> None:
         self._result = result
         self._source = source
+        self._path = path
+        self._text = text
+        self._base_dir = base_dir
+        self._config = config
 
     @classmethod
     def from_file(cls, path: str | PathLike[str], config: Config | None = None) -> ImageTemplate:
         """Read and check a template file."""
-        arguments = (config or Config.load()).arguments
-        result = json.loads(_native.check_template_file(str(path), **arguments))
-        return cls(result, str(path))
+        config = config or Config.load()
+        result = json.loads(_native.check_template_file(str(path), **config.arguments))
+        return cls(result, str(path), path=str(path), config=config)
 
     @classmethod
     def from_dict(
@@ -59,7 +73,7 @@ class ImageTemplate:
             result = json.loads(_native.check_template_text(text, source, folder, config_file))
         except TemplateError as error:
             raise _without_positions(error) from None
-        return cls(result, source)
+        return cls(result, source, text=text, base_dir=folder, config=config)
 
     @property
     def source(self) -> str:
@@ -86,6 +100,33 @@ class ImageTemplate:
     def disk_layout(self) -> dict[str, Any]:
         """The checked disk layout: size, table type and each partition's byte range."""
         return dict(self._result["layout"])
+
+    def resolve(
+        self,
+        *,
+        offline: bool = False,
+        with_recommends: bool = False,
+        dotfile: str | PathLike[str] | None = None,
+    ) -> Resolution:
+        """Fetch and verify repository metadata, then resolve the packages the image installs.
+
+        Raises `MetadataError`, `SignatureError`, `ChecksumError` or `ResolutionError`.
+        """
+        arguments = (self._config or Config.load()).arguments
+        data = _native.resolve_template(
+            path=self._path,
+            text=self._text,
+            source=self._source,
+            base_dir=self._base_dir,
+            offline=offline,
+            with_recommends=with_recommends,
+            dotfile=None if dotfile is None else str(dotfile),
+            config_file=arguments["config_file"],
+            cache_dir=arguments["cache_dir"],
+            work_dir=arguments["work_dir"],
+            workers=arguments["workers"],
+        )
+        return Resolution(json.loads(data))
 
     def __repr__(self) -> str:
         return f"ImageTemplate(source={self._source!r}, provider_id={self.provider_id!r})"

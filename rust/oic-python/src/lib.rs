@@ -8,75 +8,31 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use oic_config::{Config, ConfigError, Diagnostics, Lookup, Overrides, TemplateError};
+mod errors;
+mod packages;
+
+use oic_config::{Config, Lookup, Overrides};
 use pyo3::prelude::*;
-use pyo3::types::PyList;
 use serde_json::json;
 
-/// Builds an exception of `os_image_composer.errors` with its message and keyword attributes.
-fn python_error(py: Python<'_>, class: &str, message: &str, errors: Option<&Diagnostics>) -> PyErr {
-    let build = || -> PyResult<PyErr> {
-        let module = py.import("os_image_composer.errors")?;
-        let class = module.getattr(class)?;
-        let value = match errors {
-            Some(diagnostics) => {
-                let items = diagnostics.iter().map(|d| {
-                    (
-                        d.loc.source.to_string(),
-                        d.loc.line,
-                        d.loc.column,
-                        d.path.clone(),
-                        d.message.clone(),
-                    )
-                });
-                class.call1((message, PyList::new(py, items)?))?
-            }
-            None => class.call1((message,))?,
-        };
-        Ok(PyErr::from_value(value))
-    };
-    build().unwrap_or_else(|error| error)
-}
-
-fn config_error(py: Python<'_>, error: &ConfigError) -> PyErr {
-    match error {
-        ConfigError::Invalid(diagnostics) => {
-            python_error(py, "ConfigError", &error.to_string(), Some(diagnostics))
-        }
-        _ => python_error(py, "ConfigError", &error.to_string(), None),
-    }
-}
-
-fn template_error(py: Python<'_>, error: &TemplateError) -> PyErr {
-    match error {
-        TemplateError::Invalid(diagnostics) => {
-            python_error(py, "TemplateError", &error.to_string(), Some(diagnostics))
-        }
-        _ => python_error(
-            py,
-            "TemplateError",
-            &error.to_string(),
-            Some(&Diagnostics::default()),
-        ),
-    }
-}
+use errors::{config_error, template_error};
 
 /// The configuration arguments every entry point accepts, equal to the CLI's flags.
 #[derive(Default, Clone)]
-struct ConfigArgs {
+pub(crate) struct ConfigArgs {
     config_file: Option<PathBuf>,
     overrides: Overrides,
 }
 
 impl ConfigArgs {
-    fn load(&self, py: Python<'_>) -> PyResult<Config> {
+    pub(crate) fn load(&self, py: Python<'_>) -> PyResult<Config> {
         let lookup = Lookup::standard(self.config_file.clone());
         oic_config::config::load(&lookup, &self.overrides).map_err(|error| config_error(py, &error))
     }
 }
 
 #[allow(clippy::too_many_arguments)]
-fn config_args(
+pub(crate) fn config_args(
     config_file: Option<PathBuf>,
     cache_dir: Option<PathBuf>,
     work_dir: Option<PathBuf>,
@@ -251,5 +207,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(check_template_file, m)?)?;
     m.add_function(wrap_pyfunction!(check_template_text, m)?)?;
     m.add_function(wrap_pyfunction!(providers, m)?)?;
+    m.add_function(wrap_pyfunction!(packages::resolve_template, m)?)?;
     Ok(())
 }
