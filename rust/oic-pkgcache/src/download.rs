@@ -1,0 +1,310 @@
+//! One verified transfer: stream, hash, check, rename. Retries transient failures.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use oic_repo::fetch::redact;
+use reqwest::StatusCode;
+use sha2::{Digest, Sha256};
+
+use crate::check::hex;
+use crate::client::{describe, retry_after, FetchOptions};
+use crate::error::PkgCacheError;
+use crate::partial::PartialFile;
+use crate::progress::Reporter;
+use crate::wanted::WantedFile;
+
+/// Bytes are collected to this size before a write, so that one write call moves many network
+/// chunks.
+const WRITE_BUFFER: usize = 1024 * 1024;
+
+/// Why one attempt failed.
+enum Failure {
+    /// Worth another attempt: the message, the wait the server asked for, and the error to
+    /// return when no attempt is left.
+    Transient {
+        message: String,
+        wait: Option<Duration>,
+        error: PkgCacheError,
+    },
+    Final(PkgCacheError),
+}
+
+/// Downloads `wanted` into `dir` under its file name. Returns the bytes received in the last,
+/// successful attempt.
+pub(crate) async fn download(
+    client: &reqwest::Client,
+    options: &FetchOptions,
+    wanted: &WantedFile,
+    dir: &Path,
+    reporter: &dyn Reporter,
+) -> Result<u64, PkgCacheError> {
+    let mut attempt = 0;
+    loop {
+        match attempt_once(client, wanted, dir, reporter, options.max_retry_after).await {
+            Ok(()) => return Ok(wanted.size),
+            Err(Failure::Final(error)) => return Err(error),
+            Err(Failure::Transient {
+                message,
+                wait,
+                error,
+            }) => {
+                if attempt >= options.max_retries {
+                    tracing::warn!(url = %redact(&wanted.url), %message, "giving up");
+                    return Err(error);
+                }
+                let wait = wait.unwrap_or_else(|| options.backoff(attempt));
+                tracing::warn!(
+                    url = %redact(&wanted.url),
+                    %message,
+                    ?wait,
+                    attempt = attempt + 1,
+                    "retrying download"
+                );
+                tokio::time::sleep(wait).await;
+                attempt += 1;
+            }
+        }
+    }
+}
+
+async fn attempt_once(
+    client: &reqwest::Client,
+    wanted: &WantedFile,
+    dir: &Path,
+    reporter: &dyn Reporter,
+    max_retry_after: Duration,
+) -> Result<(), Failure> {
+    let mut partial = PartialFile::create(dir, &wanted.file_name)
+        .map_err(|error| Failure::Final(PkgCacheError::io(dir, error)))?;
+    let file = partial.take_file();
+    let mut sink = Sink::new(file, wanted.size);
+
+    if let Some(path) = wanted.url.strip_prefix("file://") {
+        copy_local(Path::new(path), &mut sink, reporter, &wanted.url).await?;
+    } else {
+        stream_http(client, wanted, &mut sink, reporter, max_retry_after).await?;
+    }
+
+    let (file, received) = sink
+        .finish()
+        .map_err(|error| Failure::Final(PkgCacheError::io(partial.path(), error)))?;
+    if let Some(mismatch) = received.mismatch(wanted) {
+        return Err(Failure::Transient {
+            message: format!(
+                "received {} bytes with SHA256 {}, expected {} bytes with SHA256 {}",
+                received.size, received.sha256, wanted.size, wanted.sha256
+            ),
+            wait: None,
+            error: mismatch,
+        });
+    }
+    let target = dir.join(&wanted.file_name);
+    let renamed = target.clone();
+    // fsync can take milliseconds, so it runs on the blocking pool.
+    tokio::task::spawn_blocking(move || partial.persist(&file, &renamed))
+        .await
+        .expect("persisting a file does not panic")
+        .map_err(|error| Failure::Final(PkgCacheError::io(&target, error)))?;
+    tracing::debug!(file = %wanted.file_name, size = wanted.size, "downloaded and verified");
+    Ok(())
+}
+
+async fn stream_http(
+    client: &reqwest::Client,
+    wanted: &WantedFile,
+    sink: &mut Sink,
+    reporter: &dyn Reporter,
+    max_retry_after: Duration,
+) -> Result<(), Failure> {
+    let url = redact(&wanted.url);
+    let transient = |message: String, wait| Failure::Transient {
+        error: PkgCacheError::Download {
+            url: url.clone(),
+            message: message.clone(),
+        },
+        message,
+        wait,
+    };
+
+    let mut response = client
+        .get(&wanted.url)
+        .send()
+        .await
+        .map_err(|error| classify(error, &url))?;
+    let status = response.status();
+    if status.is_server_error()
+        || status == StatusCode::TOO_MANY_REQUESTS
+        || status == StatusCode::REQUEST_TIMEOUT
+    {
+        let wait = retry_after(response.headers(), max_retry_after);
+        return Err(transient(format!("HTTP {status}"), wait));
+    }
+    if !status.is_success() {
+        let hint = if matches!(status, StatusCode::NOT_FOUND | StatusCode::GONE) {
+            ": the mirror no longer has this file, so update the repository metadata"
+        } else {
+            ""
+        };
+        return Err(Failure::Final(PkgCacheError::Download {
+            url,
+            message: format!("HTTP {status}{hint}"),
+        }));
+    }
+
+    loop {
+        let chunk = match response.chunk().await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => return Ok(()),
+            Err(error) => return Err(classify(error, &url)),
+        };
+        reporter.bytes(chunk.len() as u64);
+        if !sink
+            .push(&chunk)
+            .map_err(|error| write_failure(&error, &url))?
+        {
+            // More bytes than promised: stop reading, the size check reports it.
+            return Ok(());
+        }
+    }
+}
+
+async fn copy_local(
+    path: &Path,
+    sink: &mut Sink,
+    reporter: &dyn Reporter,
+    url: &str,
+) -> Result<(), Failure> {
+    use tokio::io::AsyncReadExt;
+
+    let mut file = tokio::fs::File::open(path)
+        .await
+        .map_err(|error| Failure::Final(download_error(url, &error.to_string())))?;
+    let mut buffer = vec![0_u8; 256 * 1024];
+    loop {
+        let count = file
+            .read(&mut buffer)
+            .await
+            .map_err(|error| Failure::Final(download_error(url, &error.to_string())))?;
+        if count == 0 {
+            return Ok(());
+        }
+        reporter.bytes(count as u64);
+        if !sink
+            .push(&buffer[..count])
+            .map_err(|error| write_failure(&error, url))?
+        {
+            return Ok(());
+        }
+    }
+}
+
+fn download_error(url: &str, message: &str) -> PkgCacheError {
+    PkgCacheError::Download {
+        url: redact(url),
+        message: message.to_owned(),
+    }
+}
+
+fn write_failure(error: &std::io::Error, url: &str) -> Failure {
+    Failure::Final(download_error(
+        url,
+        &format!("cannot write to the cache: {error}"),
+    ))
+}
+
+/// Sorts a reqwest error: a malformed request or a redirect loop is final, while connection
+/// errors, timeouts and bodies cut short are transient.
+fn classify(error: reqwest::Error, url: &str) -> Failure {
+    let is_final = error.is_builder() || error.is_redirect();
+    let message = describe(error);
+    let error = download_error(url, &message);
+    if is_final {
+        Failure::Final(error)
+    } else {
+        Failure::Transient {
+            message,
+            wait: None,
+            error,
+        }
+    }
+}
+
+/// The size and SHA256 of received bytes.
+struct Received {
+    size: u64,
+    sha256: String,
+    /// More bytes arrived than the index promised, so the transfer was cut off.
+    overflowed: bool,
+}
+
+impl Received {
+    fn mismatch(&self, wanted: &WantedFile) -> Option<PkgCacheError> {
+        if self.size == wanted.size && self.sha256 == wanted.sha256 && !self.overflowed {
+            return None;
+        }
+        let actual_sha256 = if self.overflowed {
+            format!("(not computed, the body exceeds {} bytes)", wanted.size)
+        } else {
+            self.sha256.clone()
+        };
+        Some(PkgCacheError::Checksum {
+            url: redact(&wanted.url),
+            expected_sha256: wanted.sha256.clone(),
+            expected_size: wanted.size,
+            actual_sha256,
+            actual_size: self.size,
+        })
+    }
+}
+
+/// Hashes bytes while it writes them to the temporary file, and stops after one byte more than
+/// the expected size.
+struct Sink {
+    file: File,
+    buffer: Vec<u8>,
+    hasher: Sha256,
+    size: u64,
+    limit: u64,
+}
+
+impl Sink {
+    fn new(file: File, expected_size: u64) -> Self {
+        Self {
+            file,
+            buffer: Vec::with_capacity(WRITE_BUFFER),
+            hasher: Sha256::new(),
+            size: 0,
+            limit: expected_size,
+        }
+    }
+
+    /// Takes `bytes`. Returns `false` once the expected size is exceeded.
+    fn push(&mut self, bytes: &[u8]) -> std::io::Result<bool> {
+        self.size += bytes.len() as u64;
+        if self.size > self.limit {
+            return Ok(false);
+        }
+        self.hasher.update(bytes);
+        self.buffer.extend_from_slice(bytes);
+        if self.buffer.len() >= WRITE_BUFFER {
+            // NOTE: a blocking write inside the async task. It lands in the page cache and the
+            // buffer is 1 MiB, so it is short; the fsync happens once, at the end.
+            self.file.write_all(&self.buffer)?;
+            self.buffer.clear();
+        }
+        Ok(true)
+    }
+
+    fn finish(mut self) -> std::io::Result<(File, Received)> {
+        self.file.write_all(&self.buffer)?;
+        let received = Received {
+            size: self.size,
+            sha256: hex(&self.hasher.finalize()),
+            overflowed: self.size > self.limit,
+        };
+        Ok((self.file, received))
+    }
+}
