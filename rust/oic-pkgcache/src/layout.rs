@@ -99,8 +99,8 @@ pub fn check_provider_id(provider_id: &str) -> Result<(), PkgCacheError> {
     }
 }
 
-/// Lists the sub-folders of `dir` whose names do not start with `.`, sorted. A missing folder
-/// has none.
+/// Lists the sub-folders of `dir`, and links to folders, whose names do not start with `.`,
+/// sorted. A missing folder has none.
 pub(crate) fn list_subdirs(dir: &Path) -> Result<Vec<String>, PkgCacheError> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
@@ -111,7 +111,8 @@ pub(crate) fn list_subdirs(dir: &Path) -> Result<Vec<String>, PkgCacheError> {
     for entry in entries {
         let entry = entry.map_err(|error| PkgCacheError::io(dir, error))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        let is_dir = entry.file_type().is_ok_and(|kind| kind.is_dir());
+        // A symbolic link to a folder counts, as a user may move a provider to another disk.
+        let is_dir = entry.path().is_dir();
         if is_dir && !name.starts_with('.') {
             names.push(name);
         }

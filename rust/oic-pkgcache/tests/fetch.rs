@@ -3,14 +3,12 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::{
     assert_cache_valid, assert_no_unverified, build_repo, fetch, fetch_with, partial_files,
-    provider_dir, quick_options, wanted, PROVIDER,
+    provider_dir, quick_options, wanted, RecordingProxy, PROVIDER,
 };
 use oic_pkgcache::{fetch_packages, NoReporter, PkgCacheError, ProxyConfig, RedownloadReason};
 use oic_testkit::{Fault, HttpServer};
@@ -396,52 +394,6 @@ fn duplicate_names_with_other_bytes_are_rejected() {
     );
 }
 
-/// A forward proxy for plain HTTP that records each request line and relays the exchange.
-struct RecordingProxy {
-    address: std::net::SocketAddr,
-    lines: Arc<Mutex<Vec<String>>>,
-}
-
-impl RecordingProxy {
-    fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let address = listener.local_addr().unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let recorded = Arc::clone(&lines);
-        std::thread::spawn(move || {
-            for client in listener.incoming().flatten() {
-                let recorded = Arc::clone(&recorded);
-                std::thread::spawn(move || relay(client, &recorded));
-            }
-        });
-        Self { address, lines }
-    }
-}
-
-/// Relays one request: reads the head, sends it to the origin in origin form with
-/// `Connection: close`, and copies the response back.
-fn relay(mut client: TcpStream, recorded: &Mutex<Vec<String>>) {
-    let mut head = Vec::new();
-    let mut byte = [0_u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        if client.read(&mut byte).unwrap_or(0) == 0 {
-            return;
-        }
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8_lossy(&head).into_owned();
-    let request_line = head.lines().next().unwrap_or_default().to_owned();
-    recorded.lock().unwrap().push(request_line.clone());
-    let mut parts = request_line.split(' ');
-    let (method, target) = (parts.next().unwrap(), parts.next().unwrap());
-    let rest = target.strip_prefix("http://").unwrap();
-    let (host, path) = rest.split_at(rest.find('/').unwrap());
-    let mut origin = TcpStream::connect(host).unwrap();
-    let request = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
-    origin.write_all(request.as_bytes()).unwrap();
-    let _ = std::io::copy(&mut origin, &mut client);
-}
-
 #[test]
 fn proxy_variables_route_through_proxy() {
     let dir = tempfile::tempdir().unwrap();
@@ -461,7 +413,7 @@ fn proxy_variables_route_through_proxy() {
 
     fetch_with(&cache, &files, &options).unwrap();
     assert_cache_valid(&cache, &files);
-    let lines = proxy.lines.lock().unwrap().clone();
+    let lines = proxy.lines();
     assert_eq!(lines.len(), files.len(), "{lines:?}");
     for file in &files {
         let expected = format!("GET {} HTTP/1.1", file.url);
@@ -487,6 +439,6 @@ fn no_proxy_variable_bypasses_proxy() {
     };
 
     fetch_with(&cache, &files, &options).unwrap();
-    assert!(proxy.lines.lock().unwrap().is_empty());
+    assert!(proxy.lines().is_empty());
     assert_eq!(deb_requests(&server), files.len());
 }

@@ -3,8 +3,10 @@
 
 #![allow(dead_code)]
 
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use oic_pkgcache::{
@@ -132,4 +134,55 @@ pub fn assert_no_unverified(cache: &Path, wanted: &[WantedFile]) {
         let state = check_file(&provider_dir(cache).join(&name), file.size, &file.sha256);
         assert_eq!(state.unwrap(), CacheState::Valid, "{name}");
     }
+}
+
+/// A forward proxy for plain HTTP that records each request line and relays the exchange.
+pub struct RecordingProxy {
+    pub address: std::net::SocketAddr,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl RecordingProxy {
+    pub fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let recorded = Arc::clone(&lines);
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let recorded = Arc::clone(&recorded);
+                std::thread::spawn(move || relay(client, &recorded));
+            }
+        });
+        Self { address, lines }
+    }
+
+    /// Returns the request lines received so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+}
+
+/// Relays one request: reads the head, sends it to the origin in origin form with
+/// `Connection: close`, and copies the response back.
+fn relay(mut client: TcpStream, recorded: &Mutex<Vec<String>>) {
+    let mut head = Vec::new();
+    let mut byte = [0_u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if client.read(&mut byte).unwrap_or(0) == 0 {
+            return;
+        }
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    let request_line = head.lines().next().unwrap_or_default().to_owned();
+    recorded.lock().unwrap().push(request_line.clone());
+    let mut parts = request_line.split(' ');
+    let (method, target) = (parts.next().unwrap(), parts.next().unwrap());
+    let rest = target.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_at(rest.find('/').unwrap());
+    let mut origin = TcpStream::connect(host).unwrap();
+    let request = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    origin.write_all(request.as_bytes()).unwrap();
+    let _ = std::io::copy(&mut origin, &mut client);
 }
