@@ -384,3 +384,43 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     files
 }
+
+#[test]
+fn index_missing_from_release_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = build(&spec(), dir.path());
+    let server = HttpServer::serve(&repo.root);
+    let mut repository = repository(&server.url(), &repo);
+    repository.components = vec!["main".to_owned(), "contrib".to_owned()];
+    let error = load_repositories_blocking(&[repository], &options(&dir.path().join("c"), false))
+        .unwrap_err();
+    assert!(matches!(error, RepoError::IndexNotListed { .. }), "{error}");
+    assert!(
+        error.to_string().contains("contrib/binary-amd64/Packages"),
+        "{error}"
+    );
+}
+
+#[test]
+fn truncated_compressed_index_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = build(&spec(), dir.path());
+    let server = HttpServer::serve(&repo.root);
+    server.add_fault(
+        "*/Packages.xz",
+        Fault {
+            truncate_after: Some(20),
+            ..Fault::default()
+        },
+    );
+    std::fs::remove_file(repo.root.join("dists/oic/main/binary-amd64/Packages")).unwrap();
+    let error = load_repositories_blocking(
+        &[repository(&server.url(), &repo)],
+        &options(&dir.path().join("c"), false),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(error, RepoError::Fetch { .. } | RepoError::Checksum { .. }),
+        "{error}"
+    );
+}
