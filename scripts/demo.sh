@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job: check the example template, prepare and start the real-package mirror, point the
-# debian-debian12-x86_64 provider at it through a configuration file, and show that the mirror
-# serves Debian's signed index. With --serve the mirror keeps running until Ctrl-C.
+# debian-debian12-x86_64 provider at it through a configuration file, show that the mirror serves
+# Debian's signed index, and resolve the template's packages from it. With --serve the mirror
+# keeps running until Ctrl-C.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -47,6 +48,10 @@ CONFIG
 echo "== configuration ($config)"
 os-image-composer --config "$config" config show
 os-image-composer --config "$config" validate "$template"
+
+echo "== resolve the template's packages against the mirror"
+os-image-composer --config "$config" resolve "$template" --dotfile "$demo_dir/chrootpkgs.dot" |
+    tail -n 5
 
 echo "== the mirror serves Debian's signed index"
 in_release="$demo_dir/InRelease"
