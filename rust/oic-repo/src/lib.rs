@@ -15,7 +15,7 @@ mod metadata;
 pub use cache::MetadataCache;
 pub use error::RepoError;
 pub use fetch::{Fetcher, Validators};
-pub use metadata::{MetadataOptions, MetadataSource, RepoMetadata, SignatureStatus};
+pub use metadata::{load_keyring, MetadataOptions, MetadataSource, RepoMetadata, SignatureStatus};
 
 use oic_config::Repository;
 

@@ -111,7 +111,7 @@ pub(crate) async fn load_repository(
     };
 
     let keyring = if repository.gpg_check {
-        Some(load_keyring(repository, fetcher, cache, options).await?)
+        Some(load_keyring(repository, fetcher, cache, options.offline).await?)
     } else {
         tracing::warn!(repository = %repository.name, "signature check skipped: gpgCheck is false");
         None
@@ -163,11 +163,13 @@ pub(crate) async fn load_repository(
     })
 }
 
-async fn load_keyring(
+/// Loads the signing keys of `repository`: embedded, local files, or URLs fetched once and kept in
+/// `cache` for offline builds. With `offline`, URL keys come from the cache only.
+pub async fn load_keyring(
     repository: &Repository,
     fetcher: &Fetcher,
     cache: &MetadataCache,
-    options: &MetadataOptions,
+    offline: bool,
 ) -> Result<Keyring, RepoError> {
     let key_error = |source| RepoError::Key {
         repository: repository.name.clone(),
@@ -190,7 +192,7 @@ async fn load_keyring(
                 keyring.add_file(path).map_err(key_error)?;
             }
             KeyRef::Url(url) => {
-                let bytes = fetch_key(repository, url, fetcher, cache, options).await?;
+                let bytes = fetch_key(repository, url, fetcher, cache, offline).await?;
                 keyring.add_bytes(&bytes, url).map_err(key_error)?;
             }
         }
@@ -204,10 +206,10 @@ async fn fetch_key(
     url: &str,
     fetcher: &Fetcher,
     cache: &MetadataCache,
-    options: &MetadataOptions,
+    offline: bool,
 ) -> Result<Vec<u8>, RepoError> {
     let path = cache.key_path(url);
-    if options.offline {
+    if offline {
         return MetadataCache::read(&path).ok_or_else(|| RepoError::OfflineMiss {
             repository: repository.name.clone(),
             what: format!("key {}", redact(url)),
