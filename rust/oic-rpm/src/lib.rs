@@ -1,0 +1,40 @@
+//! RPM repositories for the packages stage: Azure Linux, Edge Microvisor Toolkit and
+//! RHEL-compatible distributions.
+//!
+//! - [`version`]: rpm's version order (`rpmvercmp`) and `[epoch:]version[-release]`.
+//! - [`Repomd`] and [`parse_primary`]: `repodata/repomd.xml` and the streaming parse of
+//!   `primary.xml` into [`RpmPackage`]s with their dependencies, rich `or`/`and`
+//!   dependencies as [`Expression`] trees and primary's file list as file provides.
+//! - [`load_repository`]: fetches repomd.xml, verifies `repomd.xml.asc` against the
+//!   repository's keys, checks the size and checksum of primary.xml against repomd.xml before
+//!   parsing it, and caches the verified files keyed by the digest of repomd.xml.
+//! - [`verify_package_file`]: parses an `.rpm` file, verifies its OpenPGP header signature and
+//!   its header and payload digests, and checks it against its primary.xml entry.
+
+mod checksum;
+mod compression;
+mod dependency;
+mod error;
+mod header;
+mod metadata;
+mod package;
+mod primary;
+mod repomd;
+mod rich;
+mod verify;
+pub mod version;
+mod xml;
+
+pub use checksum::{Checksum, ChecksumAlgorithm};
+pub use dependency::{Comparison, Constraint, Dependency};
+pub use error::RpmError;
+pub use header::{Header, RpmFile};
+pub use metadata::{
+    load_repository, load_repository_blocking, RepomdSignature, RpmMetadataOptions, RpmRepoMetadata,
+};
+pub use package::{Requirement, RpmPackage};
+pub use primary::parse_primary;
+pub use repomd::{Repomd, RepomdData};
+pub use rich::Expression;
+pub use verify::{verify_package_file, PackageVerification};
+pub use version::{rpmvercmp, Evr};
