@@ -7,9 +7,9 @@
 //! 3. the header, which the OpenPGP header signature and the SHA-256 header digest cover;
 //! 4. the payload, a compressed cpio archive, covered by the payload digest of the header.
 //!
-//! Both headers have the same layout: the magic `8e ad e8 01`, 4 reserved bytes, the number of
-//! index entries and the size of the data store (32-bit big-endian each), the index entries
-//! (tag, type, offset, count: 16 bytes each) and the data store.
+//! Both headers have the same layout. They start with the magic `8e ad e8 01`, 4 reserved bytes,
+//! and the number of index entries and the size of the data store (32-bit big-endian each).
+//! The index entries follow (tag, type, offset, count: 16 bytes each), then the data store.
 
 use std::io::Read;
 
@@ -44,7 +44,7 @@ struct Entry {
 pub struct Header {
     raw: Vec<u8>,
     entries: Vec<Entry>,
-    /// Where the data store starts in `raw`.
+    /// The offset of the data store in `raw`.
     store_start: usize,
 }
 

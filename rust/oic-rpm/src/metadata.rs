@@ -48,7 +48,7 @@ pub enum RepomdSignature {
     IfPublished,
 }
 
-/// What the RPM metadata stage needs besides the repositories.
+/// The settings of the RPM metadata stage, besides the repositories.
 #[derive(Debug, Clone)]
 pub struct RpmMetadataOptions {
     pub cache_dir: PathBuf,
@@ -299,7 +299,7 @@ async fn fetch_repomd(
     }
 }
 
-/// Fetches repomd.xml, unless `downloaded` already holds it, and its signature.
+/// Fetches repomd.xml (unless `downloaded` already contains it) and its signature.
 async fn fetch_repomd_plain(
     repository: &Repository,
     url: &str,
@@ -531,4 +531,54 @@ fn filter_packages(
         .filter(|package| options.architectures.contains(&package.arch))
         .filter(|package| admits(&package.name))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PRIMARY: &str = r#"<metadata packages="1"><package type="rpm"><name>a</name>
+<arch>noarch</arch><version epoch="0" ver="1" rel="1"/><checksum type="sha256">00</checksum>
+<location href="a.rpm"/></package></metadata>"#;
+
+    fn entry(location: &str, bytes: &[u8]) -> RepomdData {
+        RepomdData {
+            kind: "primary".to_owned(),
+            location: location.to_owned(),
+            checksum_type: "sha256".to_owned(),
+            checksum: sha256_hex(bytes),
+            open_checksum_type: Some("sha256".to_owned()),
+            open_checksum: Some(sha256_hex(PRIMARY.as_bytes())),
+            size: Some(bytes.len() as u64),
+            open_size: Some(PRIMARY.len() as u64),
+        }
+    }
+
+    #[test]
+    fn zstd_primary_is_read() {
+        let compressed = zstd::encode_all(PRIMARY.as_bytes(), 3).unwrap();
+        let data = entry("repodata/x-primary.xml.zst", &compressed);
+        check_stored(&compressed, &data, "u").unwrap();
+        let packages = parse_checked(&compressed, &data, "u").unwrap();
+        assert_eq!(packages[0].name, "a");
+    }
+
+    #[test]
+    fn open_checksum_mismatch_wins_over_parse() {
+        let compressed = zstd::encode_all(PRIMARY.as_bytes(), 3).unwrap();
+        let mut data = entry("repodata/x-primary.xml.zst", &compressed);
+        data.open_checksum = Some("0".repeat(64));
+        let error = parse_checked(&compressed, &data, "u").unwrap_err();
+        assert!(matches!(error, RpmError::Checksum { .. }), "{error}");
+        assert!(error.to_string().contains("(decompressed)"), "{error}");
+    }
+
+    #[test]
+    fn oversized_decompressed_primary_is_rejected() {
+        let compressed = zstd::encode_all(PRIMARY.as_bytes(), 3).unwrap();
+        let mut data = entry("repodata/x-primary.xml.zst", &compressed);
+        data.open_size = Some(10);
+        let error = parse_checked(&compressed, &data, "u").unwrap_err();
+        assert!(matches!(error, RpmError::Size { .. }), "{error}");
+    }
 }

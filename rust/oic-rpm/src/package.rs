@@ -46,9 +46,14 @@ pub struct RpmPackage {
 }
 
 impl RpmPackage {
-    /// Returns `name-[epoch:]version-release.arch`, as rpm prints a package.
+    /// Returns `name-[epoch:]version-release.arch`, as rpm prints a package: the epoch only
+    /// when it is not 0.
     pub fn nevra(&self) -> String {
-        format!("{}-{}.{}", self.name, self.evr, self.arch)
+        let mut evr = self.evr.clone();
+        if evr.epoch_or_zero().bytes().all(|digit| digit == b'0') {
+            evr.epoch = None;
+        }
+        format!("{}-{evr}.{}", self.name, self.arch)
     }
 
     /// Returns an error for the first requirement that uses an unsupported rich dependency.

@@ -23,7 +23,7 @@ const TAG_LONGSIZE: u32 = 270;
 const TAG_PAYLOADDIGEST: u32 = 5092;
 const TAG_PAYLOADDIGESTALGO: u32 = 5093;
 
-/// What a package check established.
+/// The result of a successful package check.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PackageVerification {
     /// The key that made the accepted header signature; `None` when no keyring was given.
@@ -358,7 +358,7 @@ mod tests {
 
     #[test]
     fn issuer_of_v4_packet() {
-        // A v4 signature packet (old format, 1-byte length) whose unhashed area holds an
+        // A v4 signature packet (old format, 1-byte length) whose unhashed area contains an
         // issuer subpacket with the key ID 0102030405060708.
         let mut body = vec![4, 0, 1, 8, 0, 0, 0, 10, 9, 16, 1, 2, 3, 4, 5, 6, 7, 8];
         body.extend_from_slice(&[0xab, 0xcd]);

@@ -1,7 +1,7 @@
 //! Compares [`rpmvercmp`] and [`Evr`] ordering with the host's rpm on thousands of pairs.
 //!
-//! The versions come from the host's apt package lists (Debian version strings with `:` and `-`
-//! replaced, so rpm reads each as one version) and from a generator of strings with digits,
+//! The versions come from the host's apt package lists, as Debian version strings with `:` and
+//! `-` replaced so that rpm reads each as one version. A generator adds strings with digits,
 //! letters, leading zeros, `.`, `_`, `+`, `~` and `^`. rpm compares all pairs in one call of
 //! `rpm --eval` with a Lua loop, so the test costs one process.
 
