@@ -7,10 +7,11 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 
 # Tools the product and its tests call: dpkg-deb and gpg build and sign test repositories, apt and
-# the Debian keyring check them, lz4 reads apt's lists, hyperfine and time run the benchmarks.
+# the Debian keyring check them, lz4 reads apt's lists, rpm and createrepo-c build and index test
+# RPM repositories, hyperfine and time run the benchmarks.
 debian_packages=(
-    apt ca-certificates debian-archive-keyring dpkg-dev gpg gpgv gpg-agent hyperfine lz4 make
-    time xz-utils zstd
+    apt ca-certificates createrepo-c debian-archive-keyring dpkg-dev gpg gpgv gpg-agent hyperfine
+    lz4 make rpm time xz-utils zstd
 )
 
 missing=()

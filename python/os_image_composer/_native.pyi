@@ -9,6 +9,7 @@ __all__ = [
     "load_config",
     "providers",
     "resolve_template",
+    "set_log_level",
 ]
 __version__: str
 
@@ -52,3 +53,4 @@ def resolve_template(
     work_dir: str | None = None,
     workers: int | None = None,
 ) -> str: ...
+def set_log_level(level: str) -> None: ...

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TextIO
 
 from os_image_composer import _native
 from os_image_composer.config import Config
@@ -109,13 +112,54 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _load_config(args: argparse.Namespace) -> Config:
     log_level = "debug" if getattr(args, "verbose", False) else args.log_level
-    return Config.load(
+    config = Config.load(
         args.config,
         cache_dir=args.cache_dir,
         work_dir=args.work_dir,
         workers=args.workers,
         log_level=log_level,
     )
+    _configure_logging(config)
+    return config
+
+
+_LOG_LEVELS = {
+    "error": logging.ERROR,
+    "warn": logging.WARNING,
+    "info": logging.INFO,
+    "debug": logging.DEBUG,
+    "trace": 5,
+}
+
+
+def _configure_logging(config: Config) -> None:
+    """Send the product's log records and warnings to stderr, and to `logging.file` if set."""
+    level = _LOG_LEVELS[config.log_level]
+    _native.set_log_level(config.log_level)
+    logger = logging.getLogger("os_image_composer")
+    logger.setLevel(level)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    logger.addHandler(handler)
+    if config.log_file is not None:
+        file_handler = logging.FileHandler(config.log_file, encoding="utf-8")
+        file_handler.setFormatter(
+            logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s")
+        )
+        logger.addHandler(file_handler)
+    # Core warnings arrive through `warnings` as ComposerWarning: show each as one line.
+    warnings.showwarning = _show_warning
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    logging.getLogger("os_image_composer").warning("%s", message)
 
 
 def _print_issues(issues: Sequence[TemplateIssue], message: str, what: str) -> None:

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 mod errors;
+mod logging;
 mod packages;
 
 use oic_config::{Config, Lookup, Overrides};
@@ -208,5 +209,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(check_template_text, m)?)?;
     m.add_function(wrap_pyfunction!(providers, m)?)?;
     m.add_function(wrap_pyfunction!(packages::resolve_template, m)?)?;
+    m.add_function(wrap_pyfunction!(logging::set_log_level, m)?)?;
+    logging::install();
     Ok(())
 }
