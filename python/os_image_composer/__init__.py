@@ -5,8 +5,10 @@ The Rust core does the work; this package holds typed classes over it, the comma
 """
 
 from os_image_composer._native import __version__
+from os_image_composer.cache import PackageCache
 from os_image_composer.config import Config, Setting
 from os_image_composer.errors import (
+    CacheError,
     ChecksumError,
     ComposerError,
     ComposerWarning,
@@ -22,6 +24,7 @@ from os_image_composer.resolution import Dependency, RepositoryStatus, Resolutio
 from os_image_composer.template import ImageTemplate
 
 __all__ = [
+    "CacheError",
     "ChecksumError",
     "ComposerError",
     "ComposerWarning",
@@ -30,6 +33,7 @@ __all__ = [
     "Dependency",
     "ImageTemplate",
     "MetadataError",
+    "PackageCache",
     "RepositoryStatus",
     "Resolution",
     "ResolutionError",

@@ -1,11 +1,18 @@
 # The compiled module os_image_composer._native. `mypy.stubtest` checks that this file matches it.
 # Functions return JSON text that the typed classes of the package decode.
 
+from collections.abc import Callable
+
 __all__ = [
     "__version__",
+    "cache_clean",
+    "cache_info",
+    "cache_prune",
+    "cache_verify",
     "check_template_file",
     "check_template_text",
     "default_config_text",
+    "fetch_template",
     "load_config",
     "providers",
     "resolve_template",
@@ -54,3 +61,39 @@ def resolve_template(
     workers: int | None = None,
 ) -> str: ...
 def set_log_level(level: str) -> None: ...
+def fetch_template(
+    path: str,
+    offline: bool = False,
+    with_recommends: bool = False,
+    dotfile: str | None = None,
+    progress: str | Callable[[str, str, int], object] | None = None,
+    config_file: str | None = None,
+    cache_dir: str | None = None,
+    work_dir: str | None = None,
+    workers: int | None = None,
+) -> str: ...
+def cache_info(
+    config_file: str | None = None, cache_dir: str | None = None, work_dir: str | None = None
+) -> str: ...
+def cache_clean(
+    scope: str = "packages",
+    provider: str | None = None,
+    dry_run: bool = False,
+    config_file: str | None = None,
+    cache_dir: str | None = None,
+    work_dir: str | None = None,
+) -> str: ...
+def cache_prune(
+    older_than_days: int | None = None,
+    max_size: int | None = None,
+    provider: str | None = None,
+    dry_run: bool = False,
+    config_file: str | None = None,
+    cache_dir: str | None = None,
+) -> str: ...
+def cache_verify(
+    provider: str,
+    delete: bool = False,
+    config_file: str | None = None,
+    cache_dir: str | None = None,
+) -> str: ...

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TextIO
 
 from os_image_composer import _native
+from os_image_composer.cache import PackageCache
 from os_image_composer.config import Config
 from os_image_composer.errors import ComposerError, ConfigError, TemplateError, TemplateIssue
 from os_image_composer.template import ImageTemplate
@@ -91,6 +92,58 @@ def build_parser() -> argparse.ArgumentParser:
     )
     resolve.add_argument("--json", action="store_true", help="print JSON")
     _add_global_options(resolve, top=False)
+
+    fetch = commands.add_parser(
+        "fetch",
+        help="resolve and download a template's packages",
+        description="Resolve the packages of a template and put every package file, verified, "
+        "in the package cache.",
+    )
+    fetch.add_argument("template", metavar="TEMPLATE", help="image template file")
+    fetch.add_argument("--offline", action="store_true", help="use only cached metadata")
+    fetch.add_argument("--with-recommends", action="store_true", help="install Recommends too")
+    fetch.add_argument(
+        "-f", "--dotfile", metavar="FILE", help="also write the dependency graph here"
+    )
+    _add_global_options(fetch, top=False)
+
+    cache = commands.add_parser("cache", help="inspect and manage the caches")
+    cache_commands = cache.add_subparsers(dest="cache_command", metavar="ACTION", required=True)
+    info = cache_commands.add_parser("info", help="sizes and counts per provider")
+    info.add_argument("--json", action="store_true", help="print JSON")
+    _add_global_options(info, top=False)
+    clean = cache_commands.add_parser("clean", help="delete cached trees")
+    scope = clean.add_mutually_exclusive_group()
+    scope.add_argument(
+        "--packages", dest="scope", action="store_const", const="packages", help="package files"
+    )
+    scope.add_argument(
+        "--workspace",
+        dest="scope",
+        action="store_const",
+        const="workspace",
+        help="chroot environments, snapshots and image builds",
+    )
+    scope.add_argument(
+        "--all", dest="scope", action="store_const", const="all", help="everything, metadata too"
+    )
+    clean.add_argument("--provider-id", metavar="ID", help="one provider only")
+    clean.add_argument("--dry-run", action="store_true", help="only list what would go")
+    _add_global_options(clean, top=False)
+    prune = cache_commands.add_parser("prune", help="delete least recently used package files")
+    prune.add_argument("--older-than", metavar="DAYS", type=int, help="last used before this")
+    prune.add_argument("--max-size", metavar="SIZE", help="keep at most this much, e.g. 10GiB")
+    prune.add_argument("--provider-id", metavar="ID", help="one provider only")
+    prune.add_argument("--dry-run", action="store_true", help="only list what would go")
+    _add_global_options(prune, top=False)
+    verify = cache_commands.add_parser(
+        "verify", help="check cached package files against cached metadata"
+    )
+    verify.add_argument(
+        "--provider-id", metavar="ID", default="debian-debian12-x86_64", help="provider to check"
+    )
+    verify.add_argument("--delete", action="store_true", help="delete files that do not match")
+    _add_global_options(verify, top=False)
 
     config = commands.add_parser("config", help="show or create the configuration")
     _add_global_options(config, top=False)
@@ -186,6 +239,88 @@ def _run_validate(args: argparse.Namespace) -> int:
     else:
         print(f"{args.template}: valid ({template.provider_id})")
     return EXIT_OK
+
+
+_REASONS = {
+    "truncated": "truncated",
+    "upstream_changed": "upstream file changed",
+    "size_differs": "size differs",
+}
+
+
+def _run_fetch(args: argparse.Namespace) -> int:
+    config = _load_config(args)
+    try:
+        template = ImageTemplate.from_file(args.template, config)
+    except TemplateError as error:
+        _print_issues(error.errors, str(error), args.template)
+        return EXIT_ERROR
+    _, report = template.fetch(
+        offline=args.offline,
+        with_recommends=args.with_recommends,
+        progress="text" if sys.stderr.isatty() else None,
+    )
+    print(report["summary"])
+    for cached in report["files"]:
+        reason = cached["redownload_reason"]
+        if reason:
+            print(f"  {cached['file_name']}: fetched again ({_REASONS.get(reason, reason)})")
+    return EXIT_OK
+
+
+def _cache(args: argparse.Namespace) -> PackageCache:
+    return PackageCache(_load_config(args))
+
+
+def _run_cache_info(args: argparse.Namespace) -> int:
+    info = _cache(args).info()
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return EXIT_OK
+    print(f"cache_dir {info['cache_dir']}, work_dir {info['work_dir']}")
+    kinds = ["packages", "metadata", "chroot_env", "snapshots", "image_builds"]
+    for provider in info["providers"]:
+        print(provider["provider_id"])
+        for kind in kinds:
+            usage = provider[kind]
+            megabytes = usage["bytes"] / 1e6
+            print(f"  {kind:<13} {usage['files']:>7} files {megabytes:>10.1f} MB")
+    return EXIT_OK
+
+
+def _run_cache_clean(args: argparse.Namespace) -> int:
+    report = _cache(args).clean(args.scope or "packages", args.provider_id, args.dry_run)
+    print(json.dumps(report, indent=2))
+    return EXIT_OK
+
+
+def _run_cache_prune(args: argparse.Namespace) -> int:
+    if args.older_than is None and args.max_size is None:
+        print("error: give --older-than DAYS or --max-size SIZE", file=sys.stderr)
+        return EXIT_USAGE
+    max_size = None if args.max_size is None else _parse_size(args.max_size)
+    report = _cache(args).prune(args.older_than, max_size, args.provider_id, args.dry_run)
+    print(json.dumps(report, indent=2))
+    return EXIT_OK
+
+
+def _run_cache_verify(args: argparse.Namespace) -> int:
+    report = _cache(args).verify(args.provider_id, args.delete)
+    print(json.dumps(report, indent=2))
+    return EXIT_OK
+
+
+_SIZE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+
+
+def _parse_size(text: str) -> int:
+    """Parse `10GiB`, `10G` or `500M` into bytes; binary units."""
+    number = text.rstrip("BbiI")
+    unit = number[-1:].upper() if number[-1:].isalpha() else ""
+    digits = number[:-1] if unit else number
+    if not digits.isdigit() or unit not in _SIZE_UNITS:
+        raise ComposerError(f"Invalid size `{text}`: write a number with K, M, G or T, like 10GiB")
+    return int(digits) * _SIZE_UNITS[unit]
 
 
 _SOURCE_WORDS = {
@@ -294,11 +429,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     handlers = {
         "validate": _run_validate,
         "resolve": _run_resolve,
+        "fetch": _run_fetch,
+        ("cache", "info"): _run_cache_info,
+        ("cache", "clean"): _run_cache_clean,
+        ("cache", "prune"): _run_cache_prune,
+        ("cache", "verify"): _run_cache_verify,
         "providers": _run_providers,
         ("config", "init"): _run_config_init,
         ("config", "show"): _run_config_show,
     }
-    key = (args.command, args.config_command) if args.command == "config" else args.command
+    subcommand = {"config": "config_command", "cache": "cache_command"}.get(args.command)
+    key = (args.command, getattr(args, subcommand)) if subcommand else args.command
     try:
         return handlers[key](args)
     except ConfigError as error:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 __all__ = [
+    "CacheError",
     "ChecksumError",
     "ComposerError",
     "ComposerWarning",
@@ -138,5 +139,11 @@ class ChecksumError(VerificationError):
 
 class ResolutionError(ComposerError):
     """The requested packages cannot be installed together; the message gives the chain."""
+
+    __module__ = "os_image_composer"
+
+
+class CacheError(ComposerError):
+    """The package cache could not be read, written, locked or cleaned."""
 
     __module__ = "os_image_composer"

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from os_image_composer import _native
 from os_image_composer.config import Config
 from os_image_composer.errors import TemplateError
 from os_image_composer.resolution import Resolution
 
-__all__ = ["ImageTemplate"]
+__all__ = ["ImageTemplate", "ProgressCallback"]
+
+ProgressCallback = Callable[[str, str, int], object]
+"""Receives ``(event, name, number)`` while package files are fetched."""
 
 
 class ImageTemplate:
@@ -127,6 +131,39 @@ class ImageTemplate:
             workers=arguments["workers"],
         )
         return Resolution(json.loads(data))
+
+    def fetch(
+        self,
+        *,
+        offline: bool = False,
+        with_recommends: bool = False,
+        progress: ProgressCallback | Literal["text"] | None = None,
+    ) -> tuple[Resolution, dict[str, Any]]:
+        """Resolve the packages and put every package file, verified, in the package cache.
+
+        `progress` is called as ``progress(event, name, number)`` with the events ``start``
+        (name: file count, number: bytes), ``file_started``, ``bytes``, ``file_done`` and
+        ``finish``; ``"text"`` draws progress on a terminal. Returns the resolution and the fetch
+        report (counts, bytes downloaded, a summary line).
+        """
+        if self._path is None:
+            raise TypeError("fetch needs a template read with ImageTemplate.from_file")
+        arguments = (self._config or Config.load()).arguments
+        data = json.loads(
+            _native.fetch_template(
+                self._path,
+                offline=offline,
+                with_recommends=with_recommends,
+                progress=progress,
+                config_file=arguments["config_file"],
+                cache_dir=arguments["cache_dir"],
+                work_dir=arguments["work_dir"],
+                workers=arguments["workers"],
+            )
+        )
+        report = dict(data["fetch"])
+        report["summary"] = data["summary"]
+        return Resolution(data["resolution"]), report
 
     def __repr__(self) -> str:
         return f"ImageTemplate(source={self._source!r}, provider_id={self.provider_id!r})"

@@ -10,6 +10,9 @@ pub enum BuildError {
     #[error(transparent)]
     Resolution(#[from] oic_solve::SolveError),
 
+    #[error(transparent)]
+    Cache(#[from] oic_pkgcache::PkgCacheError),
+
     #[error("Provider `{provider}` uses {format} packages, which this version cannot install yet")]
     UnsupportedFormat { provider: String, format: String },
 }

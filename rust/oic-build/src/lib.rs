@@ -5,9 +5,11 @@
 //! image installs, with its dependency graph.
 
 mod error;
+pub mod fetch;
 pub mod packages;
 
 pub use error::BuildError;
+pub use fetch::fetch_packages;
 pub use packages::{
     resolve_packages, PackagesOptions, PackagesOutcome, ResolvedEdge, ResolvedPackage,
 };

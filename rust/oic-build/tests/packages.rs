@@ -206,3 +206,35 @@ fn missing_package_is_a_resolution_error() {
     );
     assert!(error.to_string().contains("nosuchpackage"), "{error}");
 }
+
+#[test]
+fn warm_cache_needs_no_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let (repo, server) = serve(&base_spec(), &dir.path().join("base"));
+    let config = config_for(&dir.path().join("cache"), &repo, &server);
+    let checked = template("systemConfig:\n  packages: [app]\n", dir.path(), &config);
+    let reporter = std::sync::Arc::new(oic_pkgcache::NoReporter);
+
+    let outcome = resolve_packages(&checked, &config, PackagesOptions::default()).unwrap();
+    let cold = oic_build::fetch_packages(&outcome, &config, reporter.clone()).unwrap();
+    assert_eq!(cold.downloaded_count, outcome.packages.len());
+    let pool = dir.path().join("cache/pkgCache").join(PROVIDER);
+    assert!(pool.join("app_1.0_amd64.deb").is_file());
+    assert!(pool.join("chrootpkgs.dot").is_file());
+    drop(server);
+
+    for offline in [true, false] {
+        let options = PackagesOptions {
+            offline,
+            ..PackagesOptions::default()
+        };
+        let outcome = resolve_packages(&checked, &config, options).unwrap();
+        let warm = oic_build::fetch_packages(&outcome, &config, reporter.clone()).unwrap();
+        assert_eq!(warm.downloaded_count, 0, "offline: {offline}");
+        assert_eq!(
+            warm.cached_count,
+            outcome.packages.len(),
+            "offline: {offline}"
+        );
+    }
+}

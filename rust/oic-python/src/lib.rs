@@ -5,9 +5,14 @@
 //! defined in `os_image_composer.errors`, so Python code catches one hierarchy whether a problem
 //! was found in Rust or in Python.
 
+// PyO3 converts arguments into owned values, so functions take `PathBuf` and `String` even where a
+// borrow would do.
+#![allow(clippy::needless_pass_by_value)]
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
+mod cache;
 mod errors;
 mod logging;
 mod packages;
@@ -210,6 +215,11 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(providers, m)?)?;
     m.add_function(wrap_pyfunction!(packages::resolve_template, m)?)?;
     m.add_function(wrap_pyfunction!(logging::set_log_level, m)?)?;
+    m.add_function(wrap_pyfunction!(cache::fetch_template, m)?)?;
+    m.add_function(wrap_pyfunction!(cache::cache_info, m)?)?;
+    m.add_function(wrap_pyfunction!(cache::cache_clean, m)?)?;
+    m.add_function(wrap_pyfunction!(cache::cache_prune, m)?)?;
+    m.add_function(wrap_pyfunction!(cache::cache_verify, m)?)?;
     logging::install();
     Ok(())
 }

@@ -60,17 +60,18 @@ pub(crate) fn resolve_template(
     Ok(serde_json::to_string(&outcome).expect("outcomes serialize"))
 }
 
-fn write_dotfile(py: Python<'_>, path: &std::path::Path, dot: &str) -> PyResult<()> {
+pub(crate) fn write_dotfile(py: Python<'_>, path: &std::path::Path, dot: &str) -> PyResult<()> {
     let result = oic_repo::cache::write_atomic(path, dot.as_bytes());
     result.map_err(|error| python_error_with(py, "ComposerError", &error.to_string(), &[]))
 }
 
 /// Maps a build error to the exception class for its kind, with the failing values attached.
-fn build_error(py: Python<'_>, error: &BuildError) -> PyErr {
+pub(crate) fn build_error(py: Python<'_>, error: &BuildError) -> PyErr {
     let message = error.to_string();
     match error {
         BuildError::Metadata(repo_error) => metadata_error(py, repo_error, &message),
         BuildError::Resolution(_) => python_error_with(py, "ResolutionError", &message, &[]),
+        BuildError::Cache(_) => python_error_with(py, "CacheError", &message, &[]),
         _ => python_error_with(py, "ComposerError", &message, &[]),
     }
 }
