@@ -111,7 +111,7 @@ fn run(args: &Args) -> Result<String, String> {
             let ensure_started = Instant::now();
             let env = ensure(&options, &packages).map_err(error)?;
             format!(
-                r#""outcome":"{}","packages":{},"root":{:?},"ensure_seconds":{:.3}"#,
+                r#""outcome":"{}","packages":{},"root":{:?},"ensure_seconds":{:.6}"#,
                 env.outcome().as_str(),
                 packages.len(),
                 env.root().display().to_string(),
