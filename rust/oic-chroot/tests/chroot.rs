@@ -41,10 +41,37 @@ fn can_run() -> bool {
 /// removes it, so no test can delete through a mount.
 struct WorkDir(tempfile::TempDir);
 
+/// Prefix of the shared environment's folder, followed by the test process id.
+const FIXTURE_PREFIX: &str = "oic-chroot-test-fixture-";
+
 impl WorkDir {
     fn new() -> Self {
         let dir = tempfile::Builder::new()
             .prefix("oic-chroot-test-")
+            .tempdir_in("/var/tmp")
+            .unwrap();
+        Self(dir)
+    }
+
+    /// Returns the folder of the shared environment. A static is never dropped, so this folder
+    /// outlives the test process, and the next run removes the folders of finished processes.
+    fn for_fixture() -> Self {
+        for entry in std::fs::read_dir("/var/tmp")
+            .unwrap()
+            .filter_map(Result::ok)
+        {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(pid) = name.strip_prefix(FIXTURE_PREFIX) else {
+                continue;
+            };
+            if !Path::new("/proc").join(pid).exists() {
+                release_stale_mounts(&entry.path()).unwrap();
+                remove_tree(&entry.path()).unwrap();
+            }
+        }
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("{FIXTURE_PREFIX}{}", std::process::id()))
+            .rand_bytes(0)
             .tempdir_in("/var/tmp")
             .unwrap();
         Self(dir)
@@ -118,6 +145,15 @@ fn packages() -> &'static [ChrootPackage] {
         .get_or_init(|| mirror_packages(Path::new(MIRROR), "bookworm", PackageSet::Tools).unwrap())
 }
 
+/// Serializes the tests that mount the shared environment or check that it has no mounts.
+static FIXTURE_MOUNTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn lock_fixture_mounts() -> std::sync::MutexGuard<'static, ()> {
+    FIXTURE_MOUNTS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// The shared environment, created in this process with its snapshot.
 struct Fixture {
     env: ChrootEnv,
@@ -128,7 +164,7 @@ struct Fixture {
 fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
-        let work = WorkDir::new();
+        let work = WorkDir::for_fixture();
         let env = ensure(&options(work.path(), &[]), packages()).unwrap();
         Fixture {
             first_outcome: env.outcome(),
@@ -211,6 +247,7 @@ fn creation_installs_resolved_set() {
         return;
     }
     let fixture = fixture();
+    let _serial = lock_fixture_mounts();
     assert_eq!(fixture.first_outcome, Outcome::Created);
     assert_environment_complete(&fixture.env.root());
     assert!(!fixture.env.root().join("usr/sbin/policy-rc.d").exists());
@@ -237,6 +274,7 @@ fn mounted_chroot_has_private_dev() {
         return;
     }
     let fixture = fixture();
+    let _serial = lock_fixture_mounts();
     {
         let mounted = fixture.env.mount().unwrap();
         let mounts = mounts_under(&fixture.env.root()).unwrap();
@@ -265,6 +303,7 @@ fn panic_releases_mounts() {
         return;
     }
     let fixture = fixture();
+    let _serial = lock_fixture_mounts();
     let result = std::panic::catch_unwind(|| {
         let _mounted = fixture.env.mount().unwrap();
         panic!("a failing step");
