@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 use pyo3::prelude::*;
 use tracing::field::{Field, Visit};
+use tracing::subscriber::Interest;
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::prelude::*;
@@ -62,6 +63,12 @@ pub(crate) fn install() {
 struct PythonLayer;
 
 impl<S: Subscriber> Layer<S> for PythonLayer {
+    fn register_callsite(&self, _metadata: &'static tracing::Metadata<'static>) -> Interest {
+        // The level can change at run time through `set_log_level`, so no callsite may cache a
+        // decision: `enabled` is asked on every event.
+        Interest::sometimes()
+    }
+
     fn enabled(&self, metadata: &tracing::Metadata<'_>, _context: Context<'_, S>) -> bool {
         // Libraries such as pgp and rustls log their internals at debug level: only their
         // warnings and errors are forwarded.
