@@ -10,6 +10,7 @@ from os_image_composer.config import Config, Setting
 from os_image_composer.errors import (
     CacheError,
     ChecksumError,
+    ChrootError,
     ComposerError,
     ComposerWarning,
     ConfigError,
@@ -26,6 +27,7 @@ from os_image_composer.template import ImageTemplate
 __all__ = [
     "CacheError",
     "ChecksumError",
+    "ChrootError",
     "ComposerError",
     "ComposerWarning",
     "Config",

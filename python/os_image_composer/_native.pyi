@@ -14,6 +14,7 @@ __all__ = [
     "default_config_text",
     "fetch_template",
     "load_config",
+    "prepare_chroot",
     "providers",
     "resolve_template",
     "set_log_level",
@@ -96,4 +97,13 @@ def cache_verify(
     delete: bool = False,
     config_file: str | None = None,
     cache_dir: str | None = None,
+) -> str: ...
+def prepare_chroot(
+    path: str,
+    offline: bool = False,
+    progress: bool = False,
+    config_file: str | None = None,
+    cache_dir: str | None = None,
+    work_dir: str | None = None,
+    workers: int | None = None,
 ) -> str: ...

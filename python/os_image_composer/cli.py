@@ -107,6 +107,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_global_options(fetch, top=False)
 
+    chroot = commands.add_parser(
+        "chroot",
+        help="prepare the provider's chroot environment",
+        description="Resolve and fetch the provider's essential set and build tools, then "
+        "create, restore or reuse {work_dir}/{provider-id}/chrootenv. Needs root.",
+    )
+    chroot.add_argument("template", metavar="TEMPLATE", help="image template file")
+    chroot.add_argument("--offline", action="store_true", help="use only cached metadata")
+    _add_global_options(chroot, top=False)
+
     cache = commands.add_parser("cache", help="inspect and manage the caches")
     cache_commands = cache.add_subparsers(dest="cache_command", metavar="ACTION", required=True)
     info = cache_commands.add_parser("info", help="sizes and counts per provider")
@@ -265,6 +275,21 @@ def _run_fetch(args: argparse.Namespace) -> int:
         reason = cached["redownload_reason"]
         if reason:
             print(f"  {cached['file_name']}: fetched again ({_REASONS.get(reason, reason)})")
+    return EXIT_OK
+
+
+def _run_chroot(args: argparse.Namespace) -> int:
+    if os.geteuid() != 0:
+        print("error: the chroot environment needs root for mounts: run as root", file=sys.stderr)
+        return EXIT_ERROR
+    config = _load_config(args)
+    try:
+        template = ImageTemplate.from_file(args.template, config)
+    except TemplateError as error:
+        _print_issues(error.errors, str(error), args.template)
+        return EXIT_ERROR
+    report = template.prepare_chroot(offline=args.offline, progress=sys.stderr.isatty())
+    print(f"{report['outcome']} {report['root']} ({report['packages']} packages)")
     return EXIT_OK
 
 
@@ -430,6 +455,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "validate": _run_validate,
         "resolve": _run_resolve,
         "fetch": _run_fetch,
+        "chroot": _run_chroot,
         ("cache", "info"): _run_cache_info,
         ("cache", "clean"): _run_cache_clean,
         ("cache", "prune"): _run_cache_prune,

@@ -11,6 +11,7 @@ from typing import NamedTuple
 __all__ = [
     "CacheError",
     "ChecksumError",
+    "ChrootError",
     "ComposerError",
     "ComposerWarning",
     "ConfigError",
@@ -145,5 +146,11 @@ class ResolutionError(ComposerError):
 
 class CacheError(ComposerError):
     """The package cache could not be read, written, locked or cleaned."""
+
+    __module__ = "os_image_composer"
+
+
+class ChrootError(ComposerError):
+    """The chroot environment could not be created, restored, mounted or checked."""
 
     __module__ = "os_image_composer"

@@ -165,6 +165,26 @@ class ImageTemplate:
         report["summary"] = data["summary"]
         return Resolution(data["resolution"]), report
 
+    def prepare_chroot(self, *, offline: bool = False, progress: bool = False) -> dict[str, Any]:
+        """Create, restore or reuse the provider's chroot environment; needs root.
+
+        Returns the root path, the outcome (``created``, ``restored`` or ``reused``), the
+        package count and the fetch report. Raises `ChrootError` when creation fails.
+        """
+        if self._path is None:
+            raise TypeError("prepare_chroot needs a template read with ImageTemplate.from_file")
+        arguments = (self._config or Config.load()).arguments
+        data = _native.prepare_chroot(
+            self._path,
+            offline=offline,
+            progress=progress,
+            config_file=arguments["config_file"],
+            cache_dir=arguments["cache_dir"],
+            work_dir=arguments["work_dir"],
+            workers=arguments["workers"],
+        )
+        return dict(json.loads(data))
+
     def __repr__(self) -> str:
         return f"ImageTemplate(source={self._source!r}, provider_id={self.provider_id!r})"
 

@@ -13,6 +13,9 @@ pub enum BuildError {
     #[error(transparent)]
     Cache(#[from] oic_pkgcache::PkgCacheError),
 
+    #[error(transparent)]
+    Chroot(#[from] oic_chroot::ChrootError),
+
     #[error("Provider `{provider}` uses {format} packages, which this version cannot install yet")]
     UnsupportedFormat { provider: String, format: String },
 }

@@ -4,10 +4,12 @@
 //! metadata for the provider's and the template's repositories, then the set of packages the
 //! image installs, with its dependency graph.
 
+pub mod chroot;
 mod error;
 pub mod fetch;
 pub mod packages;
 
+pub use chroot::{prepare_chroot, ChrootReport};
 pub use error::BuildError;
 pub use fetch::fetch_packages;
 pub use packages::{

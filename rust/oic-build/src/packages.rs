@@ -96,6 +96,25 @@ pub fn resolve_packages(
     config: &Config,
     options: PackagesOptions,
 ) -> Result<PackagesOutcome, BuildError> {
+    resolve_set(checked, config, options, PackageSet::Image).map(|(outcome, _)| outcome)
+}
+
+/// Which packages a resolution is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PackageSet {
+    /// The template's packages and kernel, plus the essential set.
+    Image,
+    /// The provider's build tools, plus the essential set: the chroot environment.
+    BuildTools,
+}
+
+/// Resolves a package set and returns the outcome with the chosen packages' full index entries.
+pub fn resolve_set(
+    checked: &CheckedTemplate,
+    config: &Config,
+    options: PackagesOptions,
+    set: PackageSet,
+) -> Result<(PackagesOutcome, Vec<oic_deb::Package>), BuildError> {
     let provider = &checked.provider;
     if provider.package_format != PackageFormat::Deb {
         return Err(BuildError::UnsupportedFormat {
@@ -118,8 +137,13 @@ pub fn resolve_packages(
     let started = Instant::now();
     let reports = metadata.iter().map(report_of).collect();
     let universe = universe_of(metadata, &provider.package_arch);
-    let request = solve_request(checked, &universe, options)?;
+    let request = solve_request(checked, &universe, options, set)?;
     let resolution = oic_solve::solve(&universe, &request)?;
+    let chosen = resolution
+        .packages
+        .iter()
+        .map(|candidate| candidate.package.clone())
+        .collect();
     let outcome = outcome_of(
         checked,
         &resolution,
@@ -133,7 +157,7 @@ pub fn resolve_packages(
         solve_seconds = outcome.solve_seconds,
         "packages resolved"
     );
-    Ok(outcome)
+    Ok((outcome, chosen))
 }
 
 fn report_of(metadata: &RepoMetadata) -> RepositoryReport {
@@ -167,13 +191,26 @@ fn solve_request(
     checked: &CheckedTemplate,
     universe: &Universe,
     options: PackagesOptions,
+    set: PackageSet,
 ) -> Result<SolveRequest, BuildError> {
     let system = &checked.merged.system_config;
-    let requests = system
-        .packages
-        .iter()
-        .chain(&system.kernel.packages)
-        .map(|package| Request::parse(&package.value))
+    let names: Vec<&str> = match set {
+        PackageSet::Image => system
+            .packages
+            .iter()
+            .chain(&system.kernel.packages)
+            .map(|package| package.value.as_str())
+            .collect(),
+        PackageSet::BuildTools => checked
+            .provider
+            .build_tools
+            .iter()
+            .map(String::as_str)
+            .collect(),
+    };
+    let requests = names
+        .into_iter()
+        .map(Request::parse)
         .collect::<Result<Vec<_>, _>>()?;
     Ok(SolveRequest {
         requests,

@@ -222,3 +222,37 @@ pub(crate) fn cache_verify(
         .map_err(|error| cache_error(py, &error))?;
     Ok(serde_json::to_string(&report).expect("verify reports serialize"))
 }
+
+/// Resolves, fetches and creates or reuses the provider's chroot environment for a template.
+/// Needs root. Returns the report as JSON.
+#[pyfunction]
+#[pyo3(signature = (path, offline=false, progress=false, config_file=None, cache_dir=None, work_dir=None, workers=None))]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn prepare_chroot(
+    py: Python<'_>,
+    path: PathBuf,
+    offline: bool,
+    progress: bool,
+    config_file: Option<PathBuf>,
+    cache_dir: Option<PathBuf>,
+    work_dir: Option<PathBuf>,
+    workers: Option<u32>,
+) -> PyResult<String> {
+    let args: ConfigArgs = config_args(config_file, cache_dir, work_dir, None, workers, None, None);
+    let config = args.load(py)?;
+    let checked = oic_config::check_template_file(&path, &config)
+        .map_err(|error| template_error(py, &error))?;
+    let reporter: Arc<dyn Reporter> = if progress {
+        Arc::new(TextReporter::new())
+    } else {
+        Arc::new(NoReporter)
+    };
+    let options = PackagesOptions {
+        offline,
+        with_recommends: false,
+    };
+    let report = py
+        .detach(|| oic_build::prepare_chroot(&checked, &config, options, reporter))
+        .map_err(|error| build_error(py, &error))?;
+    Ok(serde_json::to_string(&report).expect("chroot reports serialize"))
+}

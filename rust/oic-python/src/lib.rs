@@ -220,6 +220,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(cache::cache_clean, m)?)?;
     m.add_function(wrap_pyfunction!(cache::cache_prune, m)?)?;
     m.add_function(wrap_pyfunction!(cache::cache_verify, m)?)?;
+    m.add_function(wrap_pyfunction!(cache::prepare_chroot, m)?)?;
     logging::install();
     Ok(())
 }

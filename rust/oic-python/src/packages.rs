@@ -72,6 +72,7 @@ pub(crate) fn build_error(py: Python<'_>, error: &BuildError) -> PyErr {
         BuildError::Metadata(repo_error) => metadata_error(py, repo_error, &message),
         BuildError::Resolution(_) => python_error_with(py, "ResolutionError", &message, &[]),
         BuildError::Cache(_) => python_error_with(py, "CacheError", &message, &[]),
+        BuildError::Chroot(_) => python_error_with(py, "ChrootError", &message, &[]),
         _ => python_error_with(py, "ComposerError", &message, &[]),
     }
 }

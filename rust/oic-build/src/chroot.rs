@@ -1,0 +1,92 @@
+//! The chroot environment of a provider: its essential set and build tools, resolved, fetched
+//! into the package cache, then created, restored or reused by `oic-chroot`.
+
+use std::sync::Arc;
+
+use oic_chroot::{ChrootOptions, ChrootPackage, ProviderInputs, RepositoryInputs};
+use oic_config::{CheckedTemplate, Config};
+use oic_pkgcache::{FetchReport, Reporter};
+use serde::Serialize;
+
+use crate::error::BuildError;
+use crate::packages::{repositories_of, resolve_set, PackageSet, PackagesOptions};
+
+/// What preparing the chroot environment did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChrootReport {
+    pub root: String,
+    /// `created`, `restored` or `reused`.
+    pub outcome: String,
+    pub packages: usize,
+    pub fetch: FetchReport,
+}
+
+/// Resolves, fetches and creates (or reuses) the provider's chroot environment.
+pub fn prepare_chroot(
+    checked: &CheckedTemplate,
+    config: &Config,
+    options: PackagesOptions,
+    reporter: Arc<dyn Reporter>,
+) -> Result<ChrootReport, BuildError> {
+    let (outcome, packages) = resolve_set(checked, config, options, PackageSet::BuildTools)?;
+    let fetch = crate::fetch::fetch_packages(&outcome, config, reporter)?;
+    let pool = config
+        .cache_dir
+        .value
+        .join("pkgCache")
+        .join(&checked.provider.id);
+    let chroot_packages: Vec<ChrootPackage> = packages
+        .into_iter()
+        .map(|package| {
+            let file_name = package
+                .filename
+                .rsplit('/')
+                .next()
+                .unwrap_or(&package.filename);
+            ChrootPackage {
+                deb: pool.join(file_name),
+                package,
+            }
+        })
+        .collect();
+
+    let chroot_options = ChrootOptions {
+        work_dir: config.work_dir.value.clone(),
+        provider: provider_inputs(checked, config),
+        snapshot: true,
+    };
+    let environment = oic_chroot::ensure(&chroot_options, &chroot_packages)?;
+    Ok(ChrootReport {
+        root: environment.root().display().to_string(),
+        outcome: environment.outcome().as_str().to_owned(),
+        packages: chroot_packages.len(),
+        fetch,
+    })
+}
+
+/// The provider inputs the chroot manifest records: each repository's location and keys.
+fn provider_inputs(checked: &CheckedTemplate, config: &Config) -> ProviderInputs {
+    let repositories = repositories_of(checked, config)
+        .into_iter()
+        .map(|repository| RepositoryInputs {
+            url: repository.url.clone().unwrap_or_else(|| {
+                repository
+                    .path
+                    .as_ref()
+                    .map(|path| path.display().to_string())
+                    .unwrap_or_default()
+            }),
+            suite: repository.suite.clone().unwrap_or_default(),
+            components: repository.components.clone(),
+            key_fingerprints: repository
+                .keys
+                .iter()
+                .map(|key| String::from(key.clone()))
+                .collect(),
+        })
+        .collect();
+    ProviderInputs {
+        id: checked.provider.id.clone(),
+        repositories,
+    }
+}
