@@ -53,6 +53,15 @@ echo "== resolve the template's packages against the mirror"
 os-image-composer --config "$config" resolve "$template" --dotfile "$demo_dir/chrootpkgs.dot" |
     tail -n 5
 
+echo "== fetch them into the package cache (twice: the second run reuses the cache)"
+os-image-composer --config "$config" fetch "$template"
+os-image-composer --config "$config" fetch "$template"
+
+echo "== create the chroot environment, then reuse it"
+os-image-composer --config "$config" chroot "$template"
+os-image-composer --config "$config" chroot "$template"
+os-image-composer --config "$config" cache info
+
 echo "== the mirror serves Debian's signed index"
 in_release="$demo_dir/InRelease"
 python3 - "$url/dists/bookworm/InRelease" "$in_release" <<'PYTHON'
