@@ -36,7 +36,7 @@ class PackageCache:
     def clean(
         self, scope: CleanScope = "packages", provider: str | None = None, dry_run: bool = False
     ) -> dict[str, Any]:
-        """Delete cached trees. A tree that still holds a mount point is never deleted."""
+        """Delete cached trees. A tree that still contains a mount point is never deleted."""
         data = _native.cache_clean(
             scope, provider, dry_run, **self._paths(), work_dir=self._work_dir()
         )

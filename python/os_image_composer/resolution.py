@@ -41,7 +41,7 @@ class Dependency:
 
 @dataclass(frozen=True)
 class RepositoryStatus:
-    """How a repository's metadata was obtained in this run."""
+    """The source and signature status of a repository's metadata in this run."""
 
     id: str
     name: str

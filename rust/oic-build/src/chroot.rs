@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::error::BuildError;
 use crate::packages::{repositories_of, resolve_set, PackageSet, PackagesOptions};
 
-/// What preparing the chroot environment did.
+/// The result of preparing the chroot environment.
 #[derive(Debug, Clone, Serialize)]
 pub struct ChrootReport {
     pub root: String,
@@ -64,7 +64,7 @@ pub fn prepare_chroot(
     })
 }
 
-/// The provider inputs the chroot manifest records: each repository's location and keys.
+/// Collects the provider inputs the chroot manifest records: repository locations and keys.
 fn provider_inputs(checked: &CheckedTemplate, config: &Config) -> ProviderInputs {
     let repositories = repositories_of(checked, config)
         .into_iter()

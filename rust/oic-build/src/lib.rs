@@ -1,8 +1,10 @@
 //! Build orchestration: the stages that turn a checked template into an image.
 //!
-//! Today this holds the packages stage ([`packages::resolve_packages`]): verified repository
-//! metadata for the provider's and the template's repositories, then the set of packages the
-//! image installs, with its dependency graph.
+//! - Packages ([`packages::resolve_packages`], [`fetch::fetch_packages`]): verified repository
+//!   metadata for the provider's and the template's repositories, the set of packages the image
+//!   installs with its dependency graph, and their files in the package cache.
+//! - The chroot environment ([`chroot::prepare_chroot`]): the provider's essential set and build
+//!   tools, created, restored or reused by `oic-chroot`.
 
 pub mod chroot;
 mod error;

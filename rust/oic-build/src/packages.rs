@@ -49,7 +49,7 @@ pub struct ResolvedEdge {
     pub provided: Option<String>,
 }
 
-/// How one repository's metadata was obtained, for the build report.
+/// The source and signature status of one repository's metadata, for the build report.
 #[derive(Debug, Clone, Serialize)]
 pub struct RepositoryReport {
     pub id: String,
@@ -90,7 +90,7 @@ pub fn repositories_of(checked: &CheckedTemplate, config: &Config) -> Vec<Reposi
     repositories
 }
 
-/// Fetches and verifies metadata, then resolves the packages the template asks for.
+/// Fetches and verifies metadata, then resolves the packages the template requests.
 pub fn resolve_packages(
     checked: &CheckedTemplate,
     config: &Config,
@@ -99,7 +99,7 @@ pub fn resolve_packages(
     resolve_set(checked, config, options, PackageSet::Image).map(|(outcome, _)| outcome)
 }
 
-/// Which packages a resolution is for.
+/// The package set a resolution covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PackageSet {
     /// The template's packages and kernel, plus the essential set.
@@ -222,7 +222,7 @@ fn solve_request(
     })
 }
 
-/// The provider's essential set: packages marked `Essential: yes` when it says so, packages of its
+/// The provider's essential set: packages marked `Essential: yes` when its definition sets `essentialField`, packages of its
 /// priorities, and the names it lists.
 fn essential_names(checked: &CheckedTemplate, universe: &Universe) -> Vec<String> {
     let essential = &checked.provider.essential;

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 const PROVIDER: &str = "debian-debian12-x86_64";
 
 /// A base system small enough to build in a second: the names the provider's default template
-/// asks for, as empty packages, plus an essential one.
+/// requests, as empty packages, plus an essential one.
 fn base_spec() -> Value {
     let names = [
         "systemd",
