@@ -15,7 +15,7 @@ use crate::error::RepoError;
 use crate::fetch::{redact, Fetched, Fetcher, Validators};
 use crate::glob::{glob_match, is_glob};
 
-/// What the metadata stage needs besides the repositories.
+/// The settings of the metadata stage besides the repositories.
 #[derive(Debug, Clone)]
 pub struct MetadataOptions {
     pub cache_dir: PathBuf,
@@ -26,7 +26,7 @@ pub struct MetadataOptions {
     pub offline: bool,
 }
 
-/// How a repository's Release file was authenticated.
+/// The authentication of a repository's Release file.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case", tag = "status")]
 pub enum SignatureStatus {
@@ -36,7 +36,7 @@ pub enum SignatureStatus {
     Skipped,
 }
 
-/// Where a repository's metadata came from in this run.
+/// The origin of a repository's metadata in this run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MetadataSource {
@@ -711,7 +711,7 @@ fn decompress(
 }
 
 /// Keeps the packages that the repository's `allowPackages` admits: exact names, or globs when an
-/// entry holds `*`, `?` or `[`.
+/// entry contains `*`, `?` or `[`.
 fn filter_allowed(repository: &Repository, packages: Vec<Package>) -> Vec<Package> {
     if repository.allow_packages.is_empty() {
         return packages;
