@@ -3,6 +3,7 @@
 
 pub mod control;
 pub mod date;
+pub mod glob;
 pub mod package;
 pub mod packages;
 pub mod relation;

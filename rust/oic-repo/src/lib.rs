@@ -9,8 +9,11 @@
 pub mod cache;
 mod error;
 pub mod fetch;
-pub mod glob;
 mod metadata;
+
+/// Package-name globs, shared with the solver; kept here for the crates that import them from
+/// this path.
+pub use oic_deb::glob;
 
 pub use cache::MetadataCache;
 pub use error::RepoError;

@@ -13,7 +13,7 @@ use oic_signature::{verify_cleartext, verify_detached, KeySource, Keyring};
 use crate::cache::{sha256_hex, write_atomic, MetadataCache};
 use crate::error::RepoError;
 use crate::fetch::{redact, Fetched, Fetcher, Validators};
-use crate::glob::{glob_match, is_glob};
+use oic_deb::glob::{glob_match, is_glob};
 
 /// The settings of the metadata stage besides the repositories.
 #[derive(Debug, Clone)]

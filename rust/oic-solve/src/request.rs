@@ -55,7 +55,7 @@ impl Request {
         let valid = !pattern.is_empty()
             && pattern
                 .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.*?".contains(c));
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.*?[]!^".contains(c));
         if !valid {
             return Err(invalid("the package name or glob is invalid".to_owned()));
         }
@@ -66,7 +66,7 @@ impl Request {
     }
 
     pub fn is_glob(&self) -> bool {
-        self.pattern.contains(['*', '?'])
+        oic_deb::glob::is_glob(&self.pattern)
     }
 
     fn relation(&self, name: &str) -> Relation {
@@ -92,34 +92,10 @@ pub fn kernel_flavour(name: &str) -> String {
         .join("-")
 }
 
-/// Tells whether `name` matches `pattern`, where `*` matches any run and `?` one character.
+/// Tells whether `name` matches `pattern`: `*` matches any run, `?` one character and `[...]` a
+/// class, as in template package lists and `allowPackages`.
 pub fn glob_matches(pattern: &str, name: &str) -> bool {
-    let pattern = pattern.as_bytes();
-    let name = name.as_bytes();
-    let (mut p, mut n) = (0, 0);
-    // Where the last `*` was and the name position it currently stands for.
-    let mut backtrack: Option<(usize, usize)> = None;
-    while n < name.len() {
-        match pattern.get(p) {
-            Some(b'*') => {
-                backtrack = Some((p, n));
-                p += 1;
-            }
-            Some(&c) if c == b'?' || c == name[n] => {
-                p += 1;
-                n += 1;
-            }
-            _ => match backtrack {
-                Some((star, matched)) => {
-                    p = star + 1;
-                    n = matched + 1;
-                    backtrack = Some((star, matched + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    pattern[p..].iter().all(|&c| c == b'*')
+    oic_deb::glob::glob_match(pattern, name)
 }
 
 /// Turns the requests and the essential set into the relations the solver must satisfy.
@@ -219,6 +195,14 @@ fn compare_names(universe: &Universe, request: &Request, a: &str, b: &str) -> Or
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn glob_class_request_parses() {
+        let request = Request::parse("lib[ab]foo").unwrap();
+        assert!(request.is_glob());
+        assert!(glob_matches(&request.pattern, "libafoo"));
+        assert!(!glob_matches(&request.pattern, "libcfoo"));
+    }
 
     #[test]
     fn glob_star_and_question_mark() {

@@ -7,7 +7,7 @@ pub fn glob_match(pattern: &str, name: &str) -> bool {
     matches_from(&pattern, &name)
 }
 
-/// Tells whether `pattern` holds glob characters.
+/// Tells whether `pattern` contains glob characters.
 pub fn is_glob(pattern: &str) -> bool {
     pattern.contains(['*', '?', '['])
 }
