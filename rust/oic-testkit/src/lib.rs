@@ -6,12 +6,14 @@
 //! `python/os_image_composer/testing/rpmrepo.py`, which also needs `rpmbuild`, `rpmsign` and
 //! `createrepo_c`.
 
+mod builder;
 mod debrepo;
 mod glob;
 mod http;
 mod rpmrepo;
 mod server;
 
+pub use builder::BuilderError;
 pub use debrepo::{BuiltPackage, BuiltRepo, DebRepo, DebRepoError, DEBREPO_SCRIPT};
 pub use glob::glob_match;
 pub use rpmrepo::{BuiltRpm, BuiltRpmRepo, RpmRepo, RpmRepoError, RPMREPO_SCRIPT};

@@ -1,10 +1,11 @@
 //! Signed RPM repositories built by the Python builder `rpmrepo.py`.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus};
 
 use serde_json::Value;
 use tempfile::TempDir;
+
+use crate::builder::{Builder, BuilderError};
 
 /// The path of `rpmrepo.py` in this workspace.
 pub const RPMREPO_SCRIPT: &str = concat!(
@@ -14,26 +15,13 @@ pub const RPMREPO_SCRIPT: &str = concat!(
 
 /// A failure to build an RPM repository. `rpmrepo.py` needs `rpmbuild`, `rpmsign`
 /// (Debian package `rpm`), `createrepo_c` (Debian package `createrepo-c`) and `gpg`.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum RpmRepoError {
-    #[error("cannot create a temporary directory for the spec and GNUPGHOME: {0}")]
-    TempDir(#[source] std::io::Error),
-    #[error("cannot write the repository spec to {}: {source}", path.display())]
-    WriteSpec {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("cannot run python3 {RPMREPO_SCRIPT}: {0}; is python3 installed?")]
-    Spawn(#[source] std::io::Error),
-    #[error(
-        "rpmrepo.py build failed ({status}): {stderr}. It needs the Debian packages rpm and \
-         createrepo-c"
-    )]
-    BuildFailed { status: ExitStatus, stderr: String },
-    #[error("rpmrepo.py printed an invalid summary: {0}")]
-    InvalidSummary(String),
-}
+pub type RpmRepoError = BuilderError;
+
+const BUILDER: Builder = Builder {
+    script: RPMREPO_SCRIPT,
+    temp_prefix: "oic-rpmrepo-",
+    hint: ". It needs the Debian packages rpm and createrepo-c",
+};
 
 /// An `.rpm` file of a built repository.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -82,34 +70,7 @@ impl RpmRepo {
     /// Builds the repository described by `spec` (the SPEC.json schema in `rpmrepo.py`) under
     /// `out`, with new keys in a private GNUPGHOME.
     pub fn build(spec: &Value, out: &Path) -> Result<BuiltRpmRepo, RpmRepoError> {
-        let workdir = tempfile::Builder::new()
-            .prefix("oic-rpmrepo-")
-            .tempdir()
-            .map_err(RpmRepoError::TempDir)?;
-        let spec_path = workdir.path().join("spec.json");
-        std::fs::write(&spec_path, spec.to_string()).map_err(|source| RpmRepoError::WriteSpec {
-            path: spec_path.clone(),
-            source,
-        })?;
-        let output = Command::new("python3")
-            .arg(RPMREPO_SCRIPT)
-            .arg("build")
-            .arg(&spec_path)
-            .arg(out)
-            .arg("--gnupghome")
-            .arg(workdir.path().join("gnupg"))
-            .arg("--key-out")
-            .arg(workdir.path().join("keys"))
-            .output()
-            .map_err(RpmRepoError::Spawn)?;
-        if !output.status.success() {
-            return Err(RpmRepoError::BuildFailed {
-                status: output.status,
-                stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
-            });
-        }
-        let summary: Value = serde_json::from_slice(&output.stdout)
-            .map_err(|error| RpmRepoError::InvalidSummary(error.to_string()))?;
+        let (summary, workdir) = BUILDER.run(spec, out)?;
         parse_summary(summary, workdir)
     }
 }
@@ -117,18 +78,18 @@ impl RpmRepo {
 fn parse_summary(summary: Value, workdir: TempDir) -> Result<BuiltRpmRepo, RpmRepoError> {
     let packages = summary["packages"]
         .as_array()
-        .ok_or_else(|| missing("packages"))?
+        .ok_or_else(|| BUILDER.missing("packages"))?
         .iter()
         .map(parse_package)
         .collect::<Result<Vec<_>, _>>()?;
     Ok(BuiltRpmRepo {
-        root: path_field(&summary, "root")?,
-        repomd: path_field(&summary, "repomd")?,
+        root: BUILDER.path_field(&summary, "root")?,
+        repomd: BUILDER.path_field(&summary, "repomd")?,
         repomd_asc: summary["repomd_asc"].as_str().map(PathBuf::from),
-        key_asc: path_field(&summary["keys"], "asc")?,
-        other_key_asc: path_field(&summary["keys"], "other_asc")?,
-        fingerprint: string_field(&summary, "fingerprint")?,
-        other_fingerprint: string_field(&summary, "other_fingerprint")?,
+        key_asc: BUILDER.path_field(&summary["keys"], "asc")?,
+        other_key_asc: BUILDER.path_field(&summary["keys"], "other_asc")?,
+        fingerprint: BUILDER.string_field(&summary, "fingerprint")?,
+        other_fingerprint: BUILDER.string_field(&summary, "other_fingerprint")?,
         packages,
         summary,
         _workdir: workdir,
@@ -137,27 +98,14 @@ fn parse_summary(summary: Value, workdir: TempDir) -> Result<BuiltRpmRepo, RpmRe
 
 fn parse_package(value: &Value) -> Result<BuiltRpm, RpmRepoError> {
     Ok(BuiltRpm {
-        name: string_field(value, "name")?,
-        arch: string_field(value, "arch")?,
-        location: string_field(value, "location")?,
-        path: path_field(value, "path")?,
-        size: value["size"].as_u64().ok_or_else(|| missing("size"))?,
-        sha256: string_field(value, "sha256")?,
+        name: BUILDER.string_field(value, "name")?,
+        arch: BUILDER.string_field(value, "arch")?,
+        location: BUILDER.string_field(value, "location")?,
+        path: BUILDER.path_field(value, "path")?,
+        size: value["size"]
+            .as_u64()
+            .ok_or_else(|| BUILDER.missing("size"))?,
+        sha256: BUILDER.string_field(value, "sha256")?,
         signed_by: value["signed_by"].as_str().map(str::to_owned),
     })
-}
-
-fn missing(name: &str) -> RpmRepoError {
-    RpmRepoError::InvalidSummary(format!("field {name:?} is missing or has the wrong type"))
-}
-
-fn string_field(value: &Value, name: &str) -> Result<String, RpmRepoError> {
-    value[name]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| missing(name))
-}
-
-fn path_field(value: &Value, name: &str) -> Result<PathBuf, RpmRepoError> {
-    string_field(value, name).map(PathBuf::from)
 }
