@@ -6,9 +6,9 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 
-# Tools the product and its tests call: dpkg-deb and gpg build and sign test repositories, apt and
-# the Debian keyring check them, lz4 reads apt's lists, rpm and createrepo-c build and index test
-# RPM repositories, hyperfine and time run the benchmarks.
+# Tools the product and its tests call. dpkg-deb and gpg build and sign test repositories, and apt
+# with the Debian keyring checks them. lz4 reads apt's lists. rpm and createrepo-c build and index
+# test RPM repositories. hyperfine and time run the benchmarks.
 debian_packages=(
     apt ca-certificates createrepo-c debian-archive-keyring dpkg-dev gpg gpgv gpg-agent hyperfine
     lz4 make rpm time xz-utils zstd

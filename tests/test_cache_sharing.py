@@ -1,6 +1,6 @@
 """Several builds on one package cache, each in its own mount and network namespace.
 
-Each namespace stands in for a build host: it has its own loopback interface with its own
+Each namespace plays the part of a build host: it has its own loopback interface with its own
 repository server, and shares only the cache folder with the others, as hosts share a cache on
 network storage.
 """

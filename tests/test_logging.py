@@ -35,7 +35,7 @@ def make_template(tmp_path: Path, url: str, key: Path | None) -> oic.ImageTempla
 
 @pytest.fixture
 def served_url(debian_repo_factory: DebianRepoFactory) -> tuple[str, Path]:
-    # The names the provider's default template asks for, as empty packages.
+    # The names the provider's default template requests, as empty packages.
     names = ["hello", "systemd", "systemd-sysv", "udev", "dbus", "kmod", "initramfs-tools"]
     packages = [PackageSpec(name, "1.0") for name in names]
     spec = RepoSpec(codename="bookworm", components={"main": packages})

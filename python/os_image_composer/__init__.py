@@ -1,6 +1,6 @@
 """Compose bootable Linux OS images from YAML templates, with verified, reusable caches.
 
-The Rust core does the work; this package holds typed classes over it, the command line
+The Rust core does the work; this package contains typed classes over it, the command line
 (`os-image-composer`, also `python -m os_image_composer`) and a pytest plugin.
 """
 

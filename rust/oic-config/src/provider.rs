@@ -14,7 +14,7 @@ use crate::diag::{Diagnostics, Loc};
 use crate::read::{MapReader, Spanned};
 use crate::yaml::{self, Node};
 
-/// How a provider's packages are packed.
+/// The package format of a provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PackageFormat {
@@ -22,7 +22,7 @@ pub enum PackageFormat {
     Rpm,
 }
 
-/// Where a repository's signing keys come from.
+/// The source of a repository's signing keys.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(into = "String")]
 pub enum KeyRef {

@@ -153,7 +153,7 @@ pub struct User {
     pub name: Text,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub uid: Option<Spanned<i64>>,
-    /// A crypt(3) hash, or plain text when `hash_algo` says how to hash it.
+    /// A crypt(3) hash, or plain text when `hash_algo` names the algorithm to hash it with.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub password: Text,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -247,7 +247,7 @@ pub fn read_template(
 }
 
 /// Reads a template as far as possible: what could be read, and the problems found on the way.
-/// Returns `None` only when the file is not YAML at all or holds no document.
+/// Returns `None` only when the file is not YAML at all or contains no document.
 pub fn read_template_partial(
     bytes: &[u8],
     source: &Arc<str>,

@@ -1,10 +1,10 @@
 //! Repository metadata for the packages stage.
 //!
-//! For each repository: fetch `InRelease` (or `Release` with `Release.gpg`), verify its OpenPGP
-//! signature against the repository's keys, honour `Valid-Until`, then fetch the `Packages`
-//! indexes the Release file lists (`.xz`, `.gz` or plain, in that order), check their size and
-//! SHA256 against it before parsing, and keep everything verified in [`cache::MetadataCache`] so
-//! that later builds revalidate with one conditional request and `--offline` builds need none.
+//! For each repository, fetch `InRelease` (or `Release` with `Release.gpg`), verify its OpenPGP
+//! signature against the repository's keys and honour `Valid-Until`. Then fetch the `Packages`
+//! indexes the Release file lists (`.xz`, `.gz` or plain, in that order) and check their size and
+//! SHA256 against it before parsing. Everything verified is kept in [`cache::MetadataCache`], so
+//! later builds revalidate with one conditional request and `--offline` builds need none.
 
 pub mod cache;
 mod error;
