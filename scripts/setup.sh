@@ -8,10 +8,11 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 
 # Tools the product and its tests call. dpkg-deb and gpg build and sign test repositories, and apt
 # with the Debian keyring checks them. lz4 reads apt's lists. rpm and createrepo-c build and index
-# test RPM repositories. hyperfine and time run the benchmarks.
+# test RPM repositories. hyperfine and time run the benchmarks. qemu-system-x86 and ovmf boot
+# images in the boot tests, and busybox-static is the userland of their test initramfs.
 debian_packages=(
-    apt ca-certificates createrepo-c debian-archive-keyring dpkg-dev gpg gpgv gpg-agent hyperfine
-    lz4 make rpm time xz-utils zstd
+    apt busybox-static ca-certificates createrepo-c debian-archive-keyring dpkg-dev gpg gpgv
+    gpg-agent hyperfine lz4 make ovmf qemu-system-x86 rpm time xz-utils zstd
 )
 
 missing=()

@@ -3,16 +3,18 @@
 # ---------------------------------------------------------------------------------------------
 # Signed loopback Debian repositories
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from os_image_composer.testing import qemu
 from os_image_composer.testing.debrepo import BuiltRepo, GpgKey, RepoSpec, build_repo
 from os_image_composer.testing.httpserver import RepoServer
 from os_image_composer.testing.mirror import KEYRING, MirrorError, MirrorServer, prepare_mirror
+from os_image_composer.testing.qemu import BootedVM
 
 
 @dataclass(frozen=True)
@@ -123,3 +125,42 @@ def debian_mirror() -> Iterator[DebianMirror]:
             packages=info.packages,
             server=server,
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# Booting images in QEMU
+
+BootImageFactory = Callable[..., BootedVM]
+_BOOTED_VMS = pytest.StashKey[list[BootedVM]]()
+
+
+@pytest.fixture
+def boot_image(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BootImageFactory]:
+    """Return `boot(image=None, **options) -> BootedVM`, which takes `qemu.boot_image` options.
+
+    Use each VM in a ``with`` block. The console logs go to the test's tmp_path. When the test
+    fails, the report shows each VM's last console lines. Every VM is closed at teardown.
+    """
+    vms = request.node.stash.setdefault(_BOOTED_VMS, [])
+
+    def boot(image: Path | str | None = None, **options: Any) -> BootedVM:
+        options.setdefault("log_path", tmp_path / f"console-{len(vms)}.log")
+        vm = qemu.boot_image(image, **options)
+        vms.append(vm)
+        return vm
+
+    yield boot
+    for vm in vms:
+        vm.close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if report.failed:
+        for vm in item.stash.get(_BOOTED_VMS, []):
+            title = f"console of {vm.name} ({vm.accelerator}, log {vm.log_path})"
+            report.sections.append((title, vm.console_tail()))
+    return report
