@@ -319,8 +319,14 @@ fn dpkg(
 }
 
 /// Installs `packages` into `root`, which holds the extracted essential packages and the
-/// mounts. Returns after `dpkg --configure -a` and the initramfs.
-pub fn install(root: &Path, packages: &[ChrootPackage], plan: &Plan) -> Result<(), ChrootError> {
+/// mounts. Returns after `dpkg --configure -a` and, unless `defer_initramfs` is set, the
+/// initramfs. A deferred initramfs is built by [`finish_initramfs`].
+pub fn install(
+    root: &Path,
+    packages: &[ChrootPackage],
+    plan: &Plan,
+    defer_initramfs: bool,
+) -> Result<(), ChrootError> {
     let debs = stage_debs(root, packages)?;
     let names = |positions: &[usize]| -> Vec<&str> {
         positions
@@ -365,8 +371,8 @@ pub fn install(root: &Path, packages: &[ChrootPackage], plan: &Plan) -> Result<(
         "unpacked and configured the other packages"
     );
 
-    if initramfs {
-        restore_update_initramfs(root)?;
+    if initramfs && !defer_initramfs {
+        finish_initramfs(root)?;
     }
     fs_err::remove_file(root.join(POLICY_RC_D))?;
     fs_err::remove_dir_all(root.join("var/cache/oic-chroot"))?;
@@ -395,9 +401,14 @@ fn divert_update_initramfs(root: &Path) -> Result<(), ChrootError> {
 }
 
 /// Removes the no-op and the diversion, then builds the initramfs of every installed kernel
-/// once.
-// NOTE: only the `bootable` set reaches this path, and the test suite does not create it.
-fn restore_update_initramfs(root: &Path) -> Result<(), ChrootError> {
+/// once. Does nothing when `update-initramfs` is not diverted.
+pub fn finish_initramfs(root: &Path) -> Result<(), ChrootError> {
+    if !root
+        .join(UPDATE_INITRAMFS_DIVERTED.trim_start_matches('/'))
+        .exists()
+    {
+        return Ok(());
+    }
     fs_err::remove_file(root.join(UPDATE_INITRAMFS.trim_start_matches('/')))?;
     run(chroot_command(root, "dpkg-divert").args([
         "--local",

@@ -10,7 +10,7 @@
 //! - `.chroot.lock`: exclusive while the environment is checked, created or snapshotted,
 //!   shared while a [`ChrootEnv`] is alive. `.mount.lock`: exclusive while mounted.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
@@ -126,6 +126,17 @@ impl MountedChroot {
     /// Returns a command that runs `program` inside the chroot with a fixed environment.
     pub fn command(&self, program: &str) -> Command {
         dpkg::chroot_command(self.mounts.root(), program)
+    }
+
+    /// Bind-mounts the host folder `source` at `relative` inside the chroot until the mounts
+    /// are released.
+    pub fn bind(
+        &mut self,
+        source: &Path,
+        relative: &str,
+        read_only: bool,
+    ) -> Result<(), ChrootError> {
+        self.mounts.bind(source, relative, read_only)
     }
 
     /// Runs `program` with `args` inside the chroot and returns its output.
@@ -297,29 +308,42 @@ fn try_restore(layout: &Layout, expected: &Manifest) -> Result<bool, ChrootError
 fn create(layout: &Layout, packages: &[ChrootPackage]) -> Result<(), ChrootError> {
     let started = Instant::now();
     let partial = layout.partial();
+    fs_err::create_dir(&partial)?;
+    install_root(&partial, packages, false)?;
+    fs_err::rename(&partial, layout.root())?;
+    tracing::info!(packages = packages.len(), elapsed = ?started.elapsed(), "created the chroot environment");
+    Ok(())
+}
+
+/// Installs `packages` into the empty folder `root`: merged-/usr links, the essential packages
+/// extracted natively, then dpkg inside the root with proc, sys, /dev and run mounted for the
+/// duration. The image root of a build is made the same way. With `defer_initramfs`,
+/// `update-initramfs` stays diverted until [`dpkg::finish_initramfs`] runs.
+pub fn install_root(
+    root: &Path,
+    packages: &[ChrootPackage],
+    defer_initramfs: bool,
+) -> Result<(), ChrootError> {
     let architecture = dpkg::architecture(packages).ok_or_else(|| ChrootError::PackageSet {
         message: "no package with an architecture other than `all`".to_owned(),
     })?;
-    fs_err::create_dir(&partial)?;
-    dpkg::create_merged_usr(&partial, architecture)?;
+    dpkg::create_merged_usr(root, architecture)?;
     let plan = dpkg::Plan::new(packages);
     let extracted: Vec<PathBuf> = plan
         .extracted()
         .into_iter()
         .map(|position| packages[position].deb.clone())
         .collect();
+
     let step = Instant::now();
-    extract::extract_debs(&partial, &extracted)?;
+    extract::extract_debs(root, &extracted)?;
     tracing::info!(packages = extracted.len(), elapsed = ?step.elapsed(), "extracted the essential packages");
-    dpkg::prepare(&partial)?;
-    {
-        let mounts = ChrootMounts::mount(&partial)?;
-        dpkg::install(&partial, packages, &plan)?;
-        dpkg::check(&partial, packages)?;
-        mounts.release();
-    }
-    fs_err::rename(&partial, layout.root())?;
-    tracing::info!(packages = packages.len(), elapsed = ?started.elapsed(), "created the chroot environment");
+
+    dpkg::prepare(root)?;
+    let mounts = ChrootMounts::mount(root)?;
+    dpkg::install(root, packages, &plan, defer_initramfs)?;
+    dpkg::check(root, packages)?;
+    mounts.release();
     Ok(())
 }
 

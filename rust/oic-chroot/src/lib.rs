@@ -25,7 +25,7 @@ pub mod snapshot;
 
 use std::path::PathBuf;
 
-pub use env::{ensure, ChrootEnv, ChrootOptions, MountedChroot, Outcome};
+pub use env::{ensure, install_root, ChrootEnv, ChrootOptions, MountedChroot, Outcome};
 pub use error::ChrootError;
 pub use manifest::{Manifest, ProviderInputs, RepositoryInputs};
 

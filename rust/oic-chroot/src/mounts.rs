@@ -68,6 +68,59 @@ impl ChrootMounts {
         Ok(mounts)
     }
 
+    /// Bind-mounts the host folder `source` at `relative` inside the root (created as a folder
+    /// when missing), read-only when `read_only` is set. It is released with the other mounts.
+    pub fn bind(
+        &mut self,
+        source: &Path,
+        relative: &str,
+        read_only: bool,
+    ) -> Result<(), ChrootError> {
+        let target = real_dir(&self.root, relative)?;
+        let failed = |action: &'static str, target: &Path| {
+            let target = target.to_path_buf();
+            move |source| ChrootError::Mount {
+                action,
+                target,
+                source,
+            }
+        };
+        mount(
+            Some(source),
+            &target,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(failed("bind-mount", &target))?;
+        let guard = MountGuard {
+            _registration: signals::register_mount(target.clone()),
+            target,
+        };
+        let private = MsFlags::MS_PRIVATE;
+        mount(
+            None::<&str>,
+            &guard.target,
+            None::<&str>,
+            private,
+            None::<&str>,
+        )
+        .map_err(failed("make private", &guard.target))?;
+        if read_only {
+            let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+            mount(
+                None::<&str>,
+                &guard.target,
+                None::<&str>,
+                flags,
+                None::<&str>,
+            )
+            .map_err(failed("make read-only", &guard.target))?;
+        }
+        self.guards.push(guard);
+        Ok(())
+    }
+
     /// Returns the chroot directory.
     pub fn root(&self) -> &Path {
         &self.root
