@@ -8,11 +8,12 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 
 # Tools the product and its tests call. dpkg-deb and gpg build and sign test repositories, and apt
 # with the Debian keyring checks them. lz4 reads apt's lists. rpm and createrepo-c build and index
-# test RPM repositories. hyperfine and time run the benchmarks. qemu-system-x86 and ovmf boot
-# images in the boot tests, and busybox-static is the userland of their test initramfs.
+# test RPM repositories. hyperfine and time run the benchmarks. qemu-utils converts disk images,
+# and pigz, xz-utils and zstd compress them. qemu-system-x86 and ovmf boot images in the boot
+# tests, and busybox-static is the userland of their test initramfs.
 debian_packages=(
     apt busybox-static ca-certificates createrepo-c debian-archive-keyring dpkg-dev gpg gpgv
-    gpg-agent hyperfine lz4 make ovmf qemu-system-x86 rpm time xz-utils zstd
+    gpg-agent hyperfine lz4 make ovmf pigz qemu-system-x86 qemu-utils rpm time xz-utils zstd
 )
 
 missing=()
@@ -48,6 +49,6 @@ rustup component list --installed 2>/dev/null | grep -q clippy || rustup compone
 
 echo "setup: installing Python tools and os-image-composer"
 python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore \
-    "maturin>=1.7,<2" "pytest>=8" "ruff>=0.6" "mypy>=1.11" "mkdocs>=1.6"
+    "maturin>=1.7,<2" "pytest>=8" "ruff>=0.6" "mypy>=1.11" "mkdocs>=1.6" "spdx-tools>=0.8"
 python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore -e "$repo"
 echo "setup: done ($(os-image-composer --version))"

@@ -1,0 +1,326 @@
+//! Configuration of an installed image root: hostname, users, additional files, configuration
+//! scripts, SSH host keys and machine-id. Every command runs inside the root through chroot(8)
+//! while the caller holds the root's mounts.
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+
+use oic_chroot::dpkg::chroot_command;
+use serde::Serialize;
+
+use crate::error::ImageError;
+
+/// One user account of the image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UserSettings {
+    pub name: String,
+    pub uid: Option<i64>,
+    /// A crypt(3) hash or a locked marker; plain text when `hash_algo` is set.
+    pub password: Option<String>,
+    /// `sha512`, `sha256` or `yescrypt`.
+    pub hash_algo: Option<String>,
+    pub groups: Vec<String>,
+    pub sudo: bool,
+    pub shell: Option<String>,
+    pub home: Option<String>,
+}
+
+/// A file copied from the build host into the image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileSettings {
+    pub source: PathBuf,
+    /// SHA256 of the source, so that the image root's manifest changes with its content.
+    pub sha256: String,
+    pub destination: String,
+    /// Octal permissions, such as `0644`.
+    pub mode: Option<String>,
+}
+
+/// What the configuration step applies to an installed root.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RootSettings {
+    pub hostname: Option<String>,
+    pub users: Vec<UserSettings>,
+    pub files: Vec<FileSettings>,
+    /// Shell scripts run inside the image with `/bin/sh -c`, exactly as written.
+    pub configurations: Vec<String>,
+    /// The kernel command line, without `root=`.
+    pub cmdline: String,
+}
+
+/// Applies `settings` to the installed root at `root`.
+pub fn configure(root: &Path, settings: &RootSettings) -> Result<(), ImageError> {
+    if let Some(hostname) = &settings.hostname {
+        write_hostname(root, hostname)?;
+    }
+
+    for user in &settings.users {
+        add_user(root, user)?;
+    }
+
+    for file in &settings.files {
+        copy_file(root, file)?;
+    }
+
+    write_kernel_cmdline(root, &settings.cmdline)?;
+
+    for (index, script) in settings.configurations.iter().enumerate() {
+        run_configuration(root, index, script)?;
+    }
+    Ok(())
+}
+
+/// Removes what identifies one machine, so that every machine booted from the image gets its
+/// own: the machine-id becomes empty (systemd fills it on first boot) and SSH host keys are
+/// removed, with `ssh-keygen -A` run before the SSH server starts.
+pub fn clear_identity(root: &Path) -> Result<(), ImageError> {
+    let etc = root.join("etc");
+    if etc.join("machine-id").exists() || etc.is_dir() {
+        fs_err::write(etc.join("machine-id"), "")?;
+    }
+    let dbus_id = root.join("var/lib/dbus/machine-id");
+    if fs_err::symlink_metadata(&dbus_id).is_ok() {
+        fs_err::remove_file(&dbus_id)?;
+        fs_err::os::unix::fs::symlink("/etc/machine-id", &dbus_id)?;
+    }
+
+    remove_ssh_host_keys(root)?;
+    for leftover in ["etc/resolv.conf.oic", "var/cache/oic-chroot"] {
+        oic_chroot::mountinfo::remove_tree(&root.join(leftover))?;
+    }
+    Ok(())
+}
+
+fn write_hostname(root: &Path, hostname: &str) -> Result<(), ImageError> {
+    fs_err::write(root.join("etc/hostname"), format!("{hostname}\n"))?;
+    let hosts = format!(
+        "127.0.0.1\tlocalhost\n127.0.1.1\t{hostname}\n\n\
+         ::1\tlocalhost ip6-localhost ip6-loopback\nff02::1\tip6-allnodes\n\
+         ff02::2\tip6-allrouters\n"
+    );
+    fs_err::write(root.join("etc/hosts"), hosts)?;
+    Ok(())
+}
+
+/// Creates the user with `useradd`, sets the password and writes the sudoers entry.
+fn add_user(root: &Path, user: &UserSettings) -> Result<(), ImageError> {
+    let mut command = chroot_command(root, "useradd");
+    command.args(["--create-home", "--user-group"]);
+    if let Some(uid) = user.uid {
+        command.args(["--uid", &uid.to_string()]);
+    }
+    if let Some(shell) = &user.shell {
+        command.args(["--shell", shell]);
+    }
+    if let Some(home) = &user.home {
+        command.args(["--home-dir", home]);
+    }
+    let groups = ensure_groups(root, &user.groups, &user.name)?;
+    if !groups.is_empty() {
+        command.args(["--groups", &groups.join(",")]);
+    }
+    command.arg(&user.name);
+    oic_chroot::command::run(&mut command)?;
+
+    set_password(root, user)?;
+
+    if user.sudo {
+        write_sudoers(root, &user.name)?;
+    }
+    Ok(())
+}
+
+/// Creates the groups of `wanted` that the image lacks, as system groups, so that a template
+/// can name a group no package provides. Returns `wanted`.
+fn ensure_groups(root: &Path, wanted: &[String], user: &str) -> Result<Vec<String>, ImageError> {
+    let group_file = fs_err::read_to_string(root.join("etc/group"))?;
+    let known: Vec<&str> = group_file
+        .lines()
+        .filter_map(|line| line.split(':').next())
+        .collect();
+    for group in wanted {
+        if !known.contains(&group.as_str()) {
+            tracing::info!(group, user, "creating a group that no package provides");
+            oic_chroot::command::run(chroot_command(root, "groupadd").args(["--system", group]))?;
+        }
+    }
+    Ok(wanted.to_vec())
+}
+
+/// Sets the password: hashed inside the image when `hash_algo` is set, else as given.
+fn set_password(root: &Path, user: &UserSettings) -> Result<(), ImageError> {
+    let Some(password) = &user.password else {
+        return Ok(());
+    };
+    let mut command = chroot_command(root, "chpasswd");
+    match user.hash_algo.as_deref() {
+        Some(algorithm) => {
+            command.args(["--crypt-method", &crypt_method(algorithm)]);
+        }
+        None => {
+            command.arg("--encrypted");
+        }
+    }
+    crate::command::run_with_input(&mut command, &format!("{}:{password}\n", user.name))
+}
+
+fn crypt_method(algorithm: &str) -> String {
+    match algorithm {
+        "sha512" => "SHA512".to_owned(),
+        "sha256" => "SHA256".to_owned(),
+        other => other.to_uppercase(),
+    }
+}
+
+fn write_sudoers(root: &Path, user: &str) -> Result<(), ImageError> {
+    let dir = root.join("etc/sudoers.d");
+    fs_err::create_dir_all(&dir)?;
+    let path = dir.join(format!("90-oic-{user}"));
+    fs_err::write(&path, format!("{user} ALL=(ALL:ALL) ALL\n"))?;
+    fs_err::set_permissions(&path, std::fs::Permissions::from_mode(0o440))?;
+    if !root.join("usr/bin/sudo").exists() {
+        tracing::warn!(
+            user,
+            "`sudo: true` wrote a sudoers entry, but the image has no sudo: add `sudo` to \
+             systemConfig.packages"
+        );
+    }
+    Ok(())
+}
+
+/// Copies an additional file into the root, creating its parent folders.
+fn copy_file(root: &Path, file: &FileSettings) -> Result<(), ImageError> {
+    let relative = file.destination.trim_start_matches('/');
+    let target = root.join(relative);
+    refuse_symlinked_parents(root, relative)?;
+    if let Some(parent) = target.parent() {
+        fs_err::create_dir_all(parent)?;
+    }
+    if !file.source.is_file() {
+        return Err(ImageError::Invalid {
+            path: file.source.clone(),
+            message: format!(
+                "the additional file for `{}` does not exist or is not a regular file: fix \
+                 `local` in systemConfig.additionalFiles",
+                file.destination
+            ),
+        });
+    }
+    fs_err::copy(&file.source, &target)?;
+    let mode = match &file.mode {
+        Some(text) => parse_mode(text, &file.destination)?,
+        None => 0o644,
+    };
+    fs_err::set_permissions(&target, std::fs::Permissions::from_mode(mode))?;
+    Ok(())
+}
+
+/// Refuses a destination whose parent folders inside the root include a symlink, which could
+/// point the copy at a host path.
+fn refuse_symlinked_parents(root: &Path, relative: &str) -> Result<(), ImageError> {
+    let mut path = root.to_path_buf();
+    let parts: Vec<&str> = relative.split('/').collect();
+    for part in &parts[..parts.len().saturating_sub(1)] {
+        path.push(part);
+        if fs_err::symlink_metadata(&path).is_ok_and(|metadata| metadata.is_symlink()) {
+            let target = fs_err::read_link(&path)?;
+            if target.is_absolute() {
+                // Merged-/usr links such as /bin -> usr/bin are relative; an absolute link
+                // is resolved inside the root instead.
+                let inside = root.join(target.strip_prefix("/").unwrap_or(&target));
+                path = inside;
+            } else {
+                let parent = path.parent().map(Path::to_path_buf).unwrap_or_default();
+                path = parent.join(target);
+            }
+            if !path.starts_with(root) {
+                return Err(ImageError::Invalid {
+                    path: root.join(relative),
+                    message: "a parent folder of the destination leaves the image root".to_owned(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn parse_mode(text: &str, destination: &str) -> Result<u32, ImageError> {
+    u32::from_str_radix(text.trim_start_matches("0o"), 8)
+        .ok()
+        .filter(|mode| *mode <= 0o7777)
+        .ok_or_else(|| ImageError::Invalid {
+            path: PathBuf::from(destination),
+            message: format!("permissions `{text}` are not an octal mode such as `0644`"),
+        })
+}
+
+/// Writes `/etc/kernel/cmdline`, which kernel-install and systemd-boot read in the booted
+/// system.
+fn write_kernel_cmdline(root: &Path, cmdline: &str) -> Result<(), ImageError> {
+    let dir = root.join("etc/kernel");
+    fs_err::create_dir_all(&dir)?;
+    fs_err::write(dir.join("cmdline"), format!("{cmdline}\n"))?;
+    Ok(())
+}
+
+/// Runs one configuration script inside the image, passed to `/bin/sh -c` as one argument, so
+/// that no shell on the build host expands it.
+fn run_configuration(root: &Path, index: usize, script: &str) -> Result<(), ImageError> {
+    let mut command = chroot_command(root, "/bin/sh");
+    command.args(["-e", "-c", script]);
+    let first_line = script.lines().next().unwrap_or_default();
+    tracing::info!(index, script = first_line, "running a configuration script");
+    match oic_chroot::command::run(&mut command) {
+        Ok(output) => {
+            tracing::debug!(index, output = %output, "configuration script finished");
+            Ok(())
+        }
+        Err(oic_chroot::ChrootError::Command { status, output, .. }) => {
+            Err(ImageError::Configuration {
+                index,
+                first_line: first_line.to_owned(),
+                status,
+                output,
+            })
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+fn remove_ssh_host_keys(root: &Path) -> Result<(), ImageError> {
+    let ssh = root.join("etc/ssh");
+    let Ok(entries) = fs_err::read_dir(&ssh) else {
+        return Ok(());
+    };
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with("ssh_host_") {
+            fs_err::remove_file(entry.path())?;
+        }
+    }
+    let unit = root.join("usr/lib/systemd/system/ssh.service");
+    if unit.exists() {
+        // A drop-in's ExecStartPre runs after the unit's own, and Debian's first checks the
+        // configuration with `sshd -t`, which fails without keys: the list is reset and the
+        // unit's own commands follow the key generation.
+        let mut own = String::new();
+        for line in fs_err::read_to_string(&unit)?.lines() {
+            if line.starts_with("ExecStartPre=") {
+                own.push_str(line);
+                own.push('\n');
+            }
+        }
+        let dropin = root.join("etc/systemd/system/ssh.service.d");
+        fs_err::create_dir_all(&dropin)?;
+        fs_err::write(
+            dropin.join("oic-host-keys.conf"),
+            format!(
+                "# Written by os-image-composer: the image holds no host keys, so every machine\n\
+                 # creates its own on first start.\n[Service]\nExecStartPre=\n\
+                 ExecStartPre=/usr/bin/ssh-keygen -A\n{own}"
+            ),
+        )?;
+    }
+    Ok(())
+}

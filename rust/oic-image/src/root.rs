@@ -1,0 +1,324 @@
+//! The image root: the resolved set installed into a fresh folder, configured, given its
+//! bootloader, fstab and SBOM, and split into one tree per partition. It is kept in
+//! `{work_dir}/{provider-id}/imageroot/{systemConfig.name}/current/` with a manifest of every
+//! input, and an identical rebuild reuses it instead of installing again.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use oic_chroot::manifest::{write_atomic, Manifest, PackageRecord, ProviderInputs};
+use oic_chroot::mountinfo::{release_stale_mounts, remove_tree};
+use oic_chroot::mounts::ChrootMounts;
+use oic_chroot::ChrootPackage;
+use serde::{Deserialize, Serialize};
+
+use crate::bootloader::{self, BootloaderSettings, Kernel};
+use crate::configure::{self, RootSettings};
+use crate::disk::{self, DiskPlan};
+use crate::error::ImageError;
+use crate::sbom::{self, SbomInfo};
+
+/// Version of the manifest layout.
+const FORMAT: u32 = 1;
+
+/// Everything an image root is made from.
+#[derive(Debug, Clone)]
+pub struct RootRequest<'a> {
+    /// `{work_dir}/{provider-id}/imageroot/{systemConfig.name}`.
+    pub dir: PathBuf,
+    pub provider: ProviderInputs,
+    pub packages: &'a [ChrootPackage],
+    /// Names of the resolved packages that may install a kernel.
+    pub kernel_packages: Vec<String>,
+    pub settings: RootSettings,
+    pub plan: DiskPlan,
+    pub bootloader: BootloaderSettings,
+    pub sbom: SbomInfo,
+}
+
+/// The inputs of an image root as recorded next to it, and what the build found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct RootManifest {
+    format: u32,
+    product_version: String,
+    provider: ProviderInputs,
+    packages: Vec<PackageRecord>,
+    inputs: serde_json::Value,
+    #[serde(default)]
+    kernel: Option<KernelRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct KernelRecord {
+    package: String,
+    release: String,
+}
+
+/// A ready image root.
+#[derive(Debug, Clone)]
+pub struct PreparedRoot {
+    /// Holds one folder per partition with content, named by partition id.
+    pub trees: PathBuf,
+    pub kernel: Kernel,
+    /// Whether an earlier build's root was reused.
+    pub reused: bool,
+    /// Why the root was built again, empty when it was reused or had never been built.
+    pub reasons: Vec<String>,
+    /// The SBOM inside the root partition's tree.
+    pub sbom: PathBuf,
+}
+
+impl RootRequest<'_> {
+    fn manifest(&self) -> RootManifest {
+        let chroot = Manifest::new(&self.provider, self.packages);
+        let inputs = serde_json::json!({
+            "settings": self.settings,
+            "plan": self.plan,
+            "bootloader": self.bootloader,
+            "kernelPackages": self.kernel_packages,
+            "image": {"name": self.sbom.image_name, "version": self.sbom.image_version},
+        });
+        RootManifest {
+            format: FORMAT,
+            product_version: chroot.product_version,
+            provider: chroot.provider,
+            packages: chroot.packages,
+            inputs,
+            kernel: None,
+        }
+    }
+
+    fn current(&self) -> PathBuf {
+        self.dir.join("current")
+    }
+
+    fn partial(&self) -> PathBuf {
+        self.dir.join("partial")
+    }
+
+    fn sbom_name(&self) -> String {
+        format!(
+            "{}-{}.spdx.json",
+            self.sbom.image_name, self.sbom.image_version
+        )
+    }
+}
+
+/// Returns the image root for `request`: the recorded one when every input matches, else a
+/// new one. The caller holds the lock of this image name.
+pub fn ensure_root(request: &RootRequest<'_>) -> Result<PreparedRoot, ImageError> {
+    fs_err::create_dir_all(&request.dir)?;
+    let expected = request.manifest();
+    let manifest_path = request.current().join("manifest.json");
+    let recorded = read_manifest(&manifest_path);
+    let reasons = match &recorded {
+        Some(recorded) => differences(recorded, &expected),
+        None if request.current().exists() => vec!["its manifest is missing".to_owned()],
+        None => Vec::new(),
+    };
+    if let (Some(recorded), true) = (&recorded, reasons.is_empty()) {
+        if let Some(kernel) = &recorded.kernel {
+            tracing::info!(root = %request.current().display(), "reusing the image root");
+            return Ok(prepared(request, kernel, true, Vec::new()));
+        }
+    }
+    if !reasons.is_empty() {
+        tracing::info!("building the image root again: {}", reasons.join("; "));
+    }
+
+    let started = Instant::now();
+    release_stale_mounts(&request.dir)?;
+    remove_tree(&request.partial())?;
+    let kernel = build(request)?;
+    let mut manifest = expected;
+    manifest.kernel = Some(KernelRecord {
+        package: kernel.package.clone(),
+        release: kernel.release.clone(),
+    });
+    let bytes = serde_json::to_vec_pretty(&manifest).map_err(std::io::Error::other)?;
+    write_atomic(&request.partial().join("manifest.json"), &bytes)?;
+    remove_tree(&request.current())?;
+    fs_err::rename(request.partial(), request.current())?;
+    tracing::info!(elapsed = ?started.elapsed(), "built the image root");
+    let record = manifest.kernel.as_ref().expect("set above");
+    Ok(prepared(request, record, false, reasons))
+}
+
+fn prepared(
+    request: &RootRequest<'_>,
+    kernel: &KernelRecord,
+    reused: bool,
+    reasons: Vec<String>,
+) -> PreparedRoot {
+    let trees = request.current().join("trees");
+    let root_id = request
+        .plan
+        .root()
+        .map(|partition| partition.id.clone())
+        .unwrap_or_default();
+    PreparedRoot {
+        sbom: trees
+            .join(root_id)
+            .join("usr/share/sbom")
+            .join(request.sbom_name()),
+        trees,
+        kernel: Kernel {
+            package: kernel.package.clone(),
+            release: kernel.release.clone(),
+        },
+        reused,
+        reasons,
+    }
+}
+
+fn read_manifest(path: &Path) -> Option<RootManifest> {
+    let bytes = fs_err::read(path).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Describes what differs between the recorded and the expected manifest.
+fn differences(recorded: &RootManifest, expected: &RootManifest) -> Vec<String> {
+    let mut changes = Vec::new();
+    if recorded.format != expected.format || recorded.product_version != expected.product_version {
+        changes.push(format!(
+            "os-image-composer changed: {} -> {}",
+            recorded.product_version, expected.product_version
+        ));
+    }
+    let as_chroot = |manifest: &RootManifest| Manifest {
+        format: 1,
+        product_version: String::new(),
+        provider: manifest.provider.clone(),
+        packages: manifest.packages.clone(),
+        snapshot: None,
+    };
+    changes.extend(as_chroot(recorded).differences(&as_chroot(expected)));
+    if let (Some(old), Some(new)) = (recorded.inputs.as_object(), expected.inputs.as_object()) {
+        for (key, value) in new {
+            if old.get(key) != Some(value) {
+                changes.push(format!("the template's {key} changed"));
+            }
+        }
+    } else if recorded.inputs != expected.inputs {
+        changes.push("the template changed".to_owned());
+    }
+    changes
+}
+
+/// Installs, configures and splits a new root in `partial/`. Returns the kernel it boots.
+fn build(request: &RootRequest<'_>) -> Result<Kernel, ImageError> {
+    let partial = request.partial();
+    let root = partial.join("root");
+    fs_err::create_dir_all(&root)?;
+
+    let step = Instant::now();
+    oic_chroot::install_root(&root, request.packages, true)?;
+    tracing::info!(packages = request.packages.len(), elapsed = ?step.elapsed(), "installed the image's packages");
+
+    let esp = esp_dir(request, &partial, &root);
+    fs_err::create_dir_all(&esp)?;
+    let kernel = {
+        let mounts = ChrootMounts::mount(&root)?;
+        let kernel = configure_mounted(request, &root, &esp)?;
+        mounts.release();
+        kernel
+    };
+    configure::clear_identity(&root)?;
+
+    let sbom_dir = root.join("usr/share/sbom");
+    fs_err::create_dir_all(&sbom_dir)?;
+    sbom::write_sbom(&root, &request.sbom, &sbom_dir.join(request.sbom_name()))?;
+
+    split(request, &partial, &root, &esp)?;
+    Ok(kernel)
+}
+
+/// The steps that run commands inside the root.
+fn configure_mounted(
+    request: &RootRequest<'_>,
+    root: &Path,
+    esp: &Path,
+) -> Result<Kernel, ImageError> {
+    let step = Instant::now();
+    configure::configure(root, &request.settings)?;
+    fs_err::write(root.join("etc/fstab"), disk::fstab(&request.plan))?;
+    tracing::info!(elapsed = ?step.elapsed(), "configured the image root");
+
+    let step = Instant::now();
+    oic_chroot::dpkg::finish_initramfs(root)?;
+    tracing::debug!(elapsed = ?step.elapsed(), "initramfs step finished");
+
+    let kernel = bootloader::find_kernel(root, &request.kernel_packages)?;
+    bootloader::install(root, esp, &request.plan, &request.bootloader, &kernel)?;
+    Ok(kernel)
+}
+
+/// Where the EFI system partition's files are gathered: its mount point inside the root, or a
+/// folder beside the root when it has none.
+fn esp_dir(request: &RootRequest<'_>, partial: &Path, root: &Path) -> PathBuf {
+    match request.plan.esp().and_then(|esp| esp.mount_point.clone()) {
+        Some(mount_point) if mount_point.starts_with('/') && mount_point != "/" => {
+            root.join(mount_point.trim_start_matches('/'))
+        }
+        _ => partial.join("esp"),
+    }
+}
+
+/// Moves the content of every partition's mount point out of the root into
+/// `trees/{partition id}`, deepest mount point first, and the rest of the root into the root
+/// partition's tree. Mount points stay as empty folders.
+fn split(
+    request: &RootRequest<'_>,
+    partial: &Path,
+    root: &Path,
+    esp: &Path,
+) -> Result<(), ImageError> {
+    let trees = partial.join("trees");
+    fs_err::create_dir_all(&trees)?;
+    let mut mounted: Vec<_> = request
+        .plan
+        .partitions
+        .iter()
+        .filter(|partition| partition.fs_type.is_some() && !partition.is_swap())
+        .collect();
+    mounted.sort_by_key(|partition| {
+        std::cmp::Reverse(
+            partition
+                .mount_point
+                .as_deref()
+                .map_or(0, |mp| mp.matches('/').count()),
+        )
+    });
+    for partition in mounted {
+        let tree = trees.join(&partition.id);
+        match partition.mount_point.as_deref() {
+            Some("/") => fs_err::rename(root, &tree)?,
+            Some(mount_point) if mount_point.starts_with('/') => {
+                move_children(&root.join(mount_point.trim_start_matches('/')), &tree)?;
+            }
+            _ if request
+                .plan
+                .esp()
+                .is_some_and(|esp_plan| esp_plan.id == partition.id) =>
+            {
+                fs_err::rename(esp, &tree)?;
+            }
+            _ => fs_err::create_dir_all(&tree)?,
+        }
+    }
+    Ok(())
+}
+
+/// Moves every entry of `source` into the new folder `target`, leaving `source` empty.
+fn move_children(source: &Path, target: &Path) -> Result<(), ImageError> {
+    fs_err::create_dir_all(target)?;
+    if !source.is_dir() {
+        fs_err::create_dir_all(source)?;
+        return Ok(());
+    }
+    for entry in fs_err::read_dir(source)? {
+        let entry = entry?;
+        fs_err::rename(entry.path(), target.join(entry.file_name()))?;
+    }
+    Ok(())
+}
