@@ -5,9 +5,11 @@ The Rust core does the work; this package contains typed classes over it, the co
 """
 
 from os_image_composer._native import __version__
+from os_image_composer.build import Artifact, BuildResult, CacheUse, StageTime
 from os_image_composer.cache import PackageCache
 from os_image_composer.config import Config, Setting
 from os_image_composer.errors import (
+    BuildError,
     CacheError,
     ChecksumError,
     ChrootError,
@@ -25,7 +27,11 @@ from os_image_composer.resolution import Dependency, RepositoryStatus, Resolutio
 from os_image_composer.template import ImageTemplate
 
 __all__ = [
+    "Artifact",
+    "BuildError",
+    "BuildResult",
     "CacheError",
+    "CacheUse",
     "ChecksumError",
     "ChrootError",
     "ComposerError",
@@ -42,6 +48,7 @@ __all__ = [
     "ResolvedPackage",
     "Setting",
     "SignatureError",
+    "StageTime",
     "TemplateError",
     "TemplateIssue",
     "VerificationError",

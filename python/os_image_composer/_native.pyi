@@ -98,6 +98,17 @@ def cache_verify(
     config_file: str | None = None,
     cache_dir: str | None = None,
 ) -> str: ...
+def build_template(
+    path: str,
+    offline: bool = False,
+    with_recommends: bool = False,
+    dotfile: str | None = None,
+    progress: bool = False,
+    config_file: str | None = None,
+    cache_dir: str | None = None,
+    work_dir: str | None = None,
+    workers: int | None = None,
+) -> str: ...
 def prepare_chroot(
     path: str,
     offline: bool = False,

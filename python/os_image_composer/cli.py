@@ -107,6 +107,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_global_options(fetch, top=False)
 
+    build = commands.add_parser(
+        "build",
+        help="build the image of a template (needs root)",
+        description="Build the image of a template: load template, init provider, validate, "
+        "packages, compose and finalize. The artifacts, the SBOM and build-report.json land in "
+        "{work_dir}/{provider-id}/imagebuild/{systemConfig.name}/.",
+    )
+    build.add_argument("template", metavar="TEMPLATE", help="image template file")
+    build.add_argument("--offline", action="store_true", help="use only cached metadata")
+    build.add_argument("--with-recommends", action="store_true", help="install Recommends too")
+    build.add_argument(
+        "-f", "--dotfile", metavar="FILE", help="also write the dependency graph (Graphviz DOT)"
+    )
+    build.add_argument("--json", action="store_true", help="print the build report as JSON")
+    _add_global_options(build, top=False)
+
     chroot = commands.add_parser(
         "chroot",
         help="prepare the provider's chroot environment",
@@ -275,6 +291,33 @@ def _run_fetch(args: argparse.Namespace) -> int:
         reason = cached["redownload_reason"]
         if reason:
             print(f"  {cached['file_name']}: fetched again ({_REASONS.get(reason, reason)})")
+    return EXIT_OK
+
+
+def _run_build(args: argparse.Namespace) -> int:
+    if os.geteuid() != 0:
+        print(
+            "error: building an image needs root for mounts and chroot: run as root "
+            "(for example with sudo)",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+    config = _load_config(args)
+    try:
+        template = ImageTemplate.from_file(args.template, config)
+    except TemplateError as error:
+        _print_issues(error.errors, str(error), args.template)
+        return EXIT_ERROR
+    result = template.build(
+        offline=args.offline,
+        with_recommends=args.with_recommends,
+        dotfile=args.dotfile,
+        progress=sys.stderr.isatty(),
+    )
+    if args.json:
+        print(json.dumps(result.report, indent=2))
+    else:
+        print(result.table())
     return EXIT_OK
 
 
@@ -455,6 +498,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "validate": _run_validate,
         "resolve": _run_resolve,
         "fetch": _run_fetch,
+        "build": _run_build,
         "chroot": _run_chroot,
         ("cache", "info"): _run_cache_info,
         ("cache", "clean"): _run_cache_clean,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 __all__ = [
+    "BuildError",
     "CacheError",
     "ChecksumError",
     "ChrootError",
@@ -152,5 +153,12 @@ class CacheError(ComposerError):
 
 class ChrootError(ComposerError):
     """The chroot environment could not be created, restored, mounted or checked."""
+
+    __module__ = "os_image_composer"
+
+
+class BuildError(ComposerError):
+    """A build stage failed: the image root, disk, bootloader, artifacts or SBOM, or the host
+    cannot build (not root); the message names the stage's value and the fix."""
 
     __module__ = "os_image_composer"

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from os_image_composer import _native
+from os_image_composer.build import BuildResult
 from os_image_composer.config import Config
 from os_image_composer.errors import TemplateError
 from os_image_composer.resolution import Resolution
@@ -184,6 +185,36 @@ class ImageTemplate:
             workers=arguments["workers"],
         )
         return dict(json.loads(data))
+
+    def build(
+        self,
+        *,
+        offline: bool = False,
+        with_recommends: bool = False,
+        dotfile: str | PathLike[str] | None = None,
+        progress: bool = False,
+    ) -> BuildResult:
+        """Build the image; needs root.
+
+        Runs every stage and returns the artifacts, SBOM paths, stage times and cache use. A
+        failed stage raises the `ComposerError` subclass of its kind (`BuildError` for the image
+        stages) and leaves the previous output folder as it was.
+        """
+        if self._path is None:
+            raise TypeError("build needs a template read with ImageTemplate.from_file")
+        arguments = (self._config or Config.load()).arguments
+        data = _native.build_template(
+            self._path,
+            offline=offline,
+            with_recommends=with_recommends,
+            dotfile=None if dotfile is None else str(dotfile),
+            progress=progress,
+            config_file=arguments["config_file"],
+            cache_dir=arguments["cache_dir"],
+            work_dir=arguments["work_dir"],
+            workers=arguments["workers"],
+        )
+        return BuildResult.from_report(json.loads(data))
 
     def __repr__(self) -> str:
         return f"ImageTemplate(source={self._source!r}, provider_id={self.provider_id!r})"

@@ -28,14 +28,48 @@ pub fn prepare_chroot(
     options: PackagesOptions,
     reporter: Arc<dyn Reporter>,
 ) -> Result<ChrootReport, BuildError> {
+    ensure_chroot(checked, config, options, reporter).map(|(_, report)| report)
+}
+
+/// Like [`prepare_chroot`], and returns the environment, which holds the provider's shared lock
+/// while it lives.
+pub fn ensure_chroot(
+    checked: &CheckedTemplate,
+    config: &Config,
+    options: PackagesOptions,
+    reporter: Arc<dyn Reporter>,
+) -> Result<(oic_chroot::ChrootEnv, ChrootReport), BuildError> {
     let (outcome, packages) = resolve_set(checked, config, options, PackageSet::BuildTools)?;
     let fetch = crate::fetch::fetch_packages(&outcome, config, reporter)?;
+    let chroot_packages = with_files(checked, config, packages);
+
+    let chroot_options = ChrootOptions {
+        work_dir: config.work_dir.value.clone(),
+        provider: provider_inputs(checked, config),
+        snapshot: true,
+    };
+    let environment = oic_chroot::ensure(&chroot_options, &chroot_packages)?;
+    let report = ChrootReport {
+        root: environment.root().display().to_string(),
+        outcome: environment.outcome().as_str().to_owned(),
+        packages: chroot_packages.len(),
+        fetch,
+    };
+    Ok((environment, report))
+}
+
+/// Pairs each package with the path of its file in the package cache.
+pub(crate) fn with_files(
+    checked: &CheckedTemplate,
+    config: &Config,
+    packages: Vec<oic_deb::Package>,
+) -> Vec<ChrootPackage> {
     let pool = config
         .cache_dir
         .value
         .join("pkgCache")
         .join(&checked.provider.id);
-    let chroot_packages: Vec<ChrootPackage> = packages
+    packages
         .into_iter()
         .map(|package| {
             let file_name = package
@@ -48,24 +82,11 @@ pub fn prepare_chroot(
                 package,
             }
         })
-        .collect();
-
-    let chroot_options = ChrootOptions {
-        work_dir: config.work_dir.value.clone(),
-        provider: provider_inputs(checked, config),
-        snapshot: true,
-    };
-    let environment = oic_chroot::ensure(&chroot_options, &chroot_packages)?;
-    Ok(ChrootReport {
-        root: environment.root().display().to_string(),
-        outcome: environment.outcome().as_str().to_owned(),
-        packages: chroot_packages.len(),
-        fetch,
-    })
+        .collect()
 }
 
 /// Collects the provider inputs the chroot manifest records: repository locations and keys.
-fn provider_inputs(checked: &CheckedTemplate, config: &Config) -> ProviderInputs {
+pub(crate) fn provider_inputs(checked: &CheckedTemplate, config: &Config) -> ProviderInputs {
     let repositories = repositories_of(checked, config)
         .into_iter()
         .map(|repository| RepositoryInputs {

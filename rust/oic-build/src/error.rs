@@ -16,6 +16,44 @@ pub enum BuildError {
     #[error(transparent)]
     Chroot(#[from] oic_chroot::ChrootError),
 
+    #[error(transparent)]
+    Template(#[from] oic_config::TemplateError),
+
+    #[error(transparent)]
+    Image(#[from] oic_image::ImageError),
+
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+
+    #[error(
+        "Building an image needs root, for mounts and chroot: run the build as root (for \
+         example with sudo)"
+    )]
+    NotRoot,
+
+    #[error("Additional file `{path}` cannot be read: {message}; fix `local` in systemConfig.additionalFiles")]
+    MissingFile {
+        path: std::path::PathBuf,
+        message: String,
+    },
+
+    #[error("{message}")]
+    Unsupported { message: String },
+
+    #[error(
+        "Partition `{partition}` holds `/` and is too small: the resolved packages install \
+         {installed} bytes and the partition has {size}; make it larger in the template's disk \
+         section"
+    )]
+    RootTooSmall {
+        partition: String,
+        installed: u64,
+        size: u64,
+    },
+
+    #[error("Failure injected by OIC_TEST_FAIL_STAGE in stage `{stage}`")]
+    Injected { stage: String },
+
     #[error("Provider `{provider}` uses {format} packages, which this version cannot install yet")]
     UnsupportedFormat { provider: String, format: String },
 }

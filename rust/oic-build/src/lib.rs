@@ -5,12 +5,17 @@
 //!   installs with its dependency graph, and their files in the package cache.
 //! - The chroot environment ([`chroot::prepare_chroot`]): the provider's essential set and build
 //!   tools, created, restored or reused by `oic-chroot`.
+//! - The build ([`build::build_file`]): every stage from the template to the artifacts, with
+//!   the image root, disk, bootloader and SBOM from `oic-image`.
 
+pub mod build;
 pub mod chroot;
 mod error;
 pub mod fetch;
 pub mod packages;
+mod tools;
 
+pub use build::{build_file, BuildOptions, BuildReport};
 pub use chroot::{prepare_chroot, ChrootReport};
 pub use error::BuildError;
 pub use fetch::fetch_packages;

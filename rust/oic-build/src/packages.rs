@@ -200,6 +200,7 @@ fn solve_request(
             .iter()
             .chain(&system.kernel.packages)
             .map(|package| package.value.as_str())
+            .chain(bootloader_packages(checked).iter().copied())
             .collect(),
         PackageSet::BuildTools => checked
             .provider
@@ -220,6 +221,26 @@ fn solve_request(
             allow_multiple_kernel_flavours: false,
         },
     })
+}
+
+/// The packages the template's bootloader needs in the image, so that the booted system can
+/// update it: GRUB's EFI package or systemd-boot.
+pub fn bootloader_packages(checked: &CheckedTemplate) -> &'static [&'static str] {
+    let bootloader = &checked.merged.system_config.bootloader;
+    let provider = bootloader
+        .provider
+        .as_ref()
+        .map(|value| value.value.as_str());
+    let boot_type = bootloader
+        .boot_type
+        .as_ref()
+        .map(|value| value.value.as_str());
+    match (provider, boot_type, checked.provider.package_arch.as_str()) {
+        (Some("grub"), Some("efi") | None, "amd64") => &["grub-efi-amd64"],
+        (Some("grub"), Some("efi") | None, "arm64") => &["grub-efi-arm64"],
+        (Some("systemd-boot"), _, _) => &["systemd-boot"],
+        _ => &[],
+    }
 }
 
 /// The provider's essential set: packages marked `Essential: yes` when its definition sets `essentialField`, packages of its

@@ -12,6 +12,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+mod build;
 mod cache;
 mod errors;
 mod logging;
@@ -221,6 +222,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(cache::cache_prune, m)?)?;
     m.add_function(wrap_pyfunction!(cache::cache_verify, m)?)?;
     m.add_function(wrap_pyfunction!(cache::prepare_chroot, m)?)?;
+    m.add_function(wrap_pyfunction!(build::build_template, m)?)?;
     logging::install();
     Ok(())
 }

@@ -73,7 +73,8 @@ pub(crate) fn build_error(py: Python<'_>, error: &BuildError) -> PyErr {
         BuildError::Resolution(_) => python_error_with(py, "ResolutionError", &message, &[]),
         BuildError::Cache(_) => python_error_with(py, "CacheError", &message, &[]),
         BuildError::Chroot(_) => python_error_with(py, "ChrootError", &message, &[]),
-        _ => python_error_with(py, "ComposerError", &message, &[]),
+        BuildError::Template(template) => crate::errors::template_error(py, template),
+        _ => python_error_with(py, "BuildError", &message, &[]),
     }
 }
 

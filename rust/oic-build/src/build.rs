@@ -1,0 +1,610 @@
+//! The build: load template, init provider, validate, packages, compose and finalize, each
+//! timed and logged once. The output lands in
+//! `{work_dir}/{provider-id}/imagebuild/{systemConfig.name}/` only when every stage succeeded;
+//! until then the build works in its own folder, and the previous output stays as it was.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use oic_chroot::lock::FileLock;
+use oic_chroot::mountinfo::remove_tree;
+use oic_config::{CheckedTemplate, Config};
+use oic_image::artifacts::{self, ArtifactOutput, ArtifactRequest};
+use oic_image::bootloader::BootloaderSettings;
+use oic_image::configure::{FileSettings, RootSettings, UserSettings};
+use oic_image::disk::{self, DiskPlan};
+use oic_image::root::{self, PreparedRoot, RootRequest};
+use oic_image::sbom::SbomInfo;
+use oic_pkgcache::Reporter;
+use serde::Serialize;
+
+use crate::chroot::{ensure_chroot, provider_inputs, with_files};
+use crate::error::BuildError;
+use crate::packages::{resolve_set, PackageSet, PackagesOptions};
+use crate::tools::ChrootTools;
+
+/// Switches of a build, equal to the command-line flags.
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    pub packages: PackagesOptions,
+    /// Where to write the image's dependency graph in Graphviz DOT, besides the package cache.
+    pub dotfile: Option<PathBuf>,
+}
+
+/// One stage's name and duration.
+#[derive(Debug, Clone, Serialize)]
+pub struct StageTime {
+    pub stage: String,
+    pub seconds: f64,
+}
+
+/// Whether one cache was used, and why or why not.
+#[derive(Debug, Clone, Serialize)]
+pub struct CacheUse {
+    /// `metadata`, `packages`, `chroot` or `image root`.
+    pub cache: String,
+    /// `hit`, `miss` or `partial`.
+    pub outcome: String,
+    pub detail: String,
+}
+
+/// What a build made and how it went.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildReport {
+    pub template: String,
+    pub provider: String,
+    pub image_name: String,
+    pub image_version: String,
+    pub output_dir: PathBuf,
+    pub artifacts: Vec<ArtifactOutput>,
+    pub sbom: Vec<PathBuf>,
+    pub kernel: String,
+    pub packages: usize,
+    pub bytes_downloaded: u64,
+    pub stages: Vec<StageTime>,
+    pub caches: Vec<CacheUse>,
+    pub total_seconds: f64,
+}
+
+/// Times stages and logs each once.
+struct Stages {
+    started: Instant,
+    current: Option<(&'static str, Instant)>,
+    done: Vec<StageTime>,
+}
+
+impl Stages {
+    fn new() -> Self {
+        Self {
+            started: Instant::now(),
+            current: None,
+            done: Vec::new(),
+        }
+    }
+
+    fn start(&mut self, stage: &'static str) {
+        self.finish();
+        tracing::debug!(stage, "stage started");
+        self.current = Some((stage, Instant::now()));
+    }
+
+    fn finish(&mut self) {
+        if let Some((stage, started)) = self.current.take() {
+            let seconds = started.elapsed().as_secs_f64();
+            tracing::info!(stage, seconds = format!("{seconds:.2}"), "stage finished");
+            self.done.push(StageTime {
+                stage: stage.to_owned(),
+                seconds,
+            });
+        }
+    }
+}
+
+/// Fails the named stage when `OIC_TEST_FAIL_STAGE` names it. The test suite uses it to check
+/// that a failure at each point leaves no mounts, loop devices or partial cache entries.
+fn injected_failure(stage: &str) -> Result<(), BuildError> {
+    match std::env::var("OIC_TEST_FAIL_STAGE") {
+        Ok(wanted) if wanted == stage => Err(BuildError::Injected {
+            stage: stage.to_owned(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Builds the image of the template at `path`.
+pub fn build_file(
+    path: &Path,
+    config: &Config,
+    options: &BuildOptions,
+    reporter: &Arc<dyn Reporter>,
+) -> Result<BuildReport, BuildError> {
+    let mut stages = Stages::new();
+    stages.start("load template");
+    let checked = oic_config::check_template_file(path, config)?;
+    injected_failure("load template")?;
+
+    stages.start("init provider");
+    let layout = BuildLayout::new(&checked, config);
+    injected_failure("init provider")?;
+
+    stages.start("validate");
+    check_build_host(&layout)?;
+    let settings = root_settings(&checked)?;
+    let bootloader = bootloader_settings(&checked)?;
+    injected_failure("validate")?;
+
+    let job = Job {
+        checked: &checked,
+        config,
+        layout,
+        settings,
+        bootloader,
+        path,
+    };
+    build_checked(&job, options, reporter, stages)
+}
+
+/// A checked template with everything the later stages need.
+struct Job<'a> {
+    checked: &'a CheckedTemplate,
+    config: &'a Config,
+    layout: BuildLayout,
+    settings: RootSettings,
+    bootloader: BootloaderSettings,
+    path: &'a Path,
+}
+
+fn build_checked(
+    job: &Job<'_>,
+    options: &BuildOptions,
+    reporter: &Arc<dyn Reporter>,
+    mut stages: Stages,
+) -> Result<BuildReport, BuildError> {
+    let (checked, config, layout, path) = (job.checked, job.config, &job.layout, job.path);
+    stages.start("packages");
+    let (outcome, packages) = resolve_set(checked, config, options.packages, PackageSet::Image)?;
+    check_installed_size(checked, &outcome)?;
+    let fetch = crate::fetch::fetch_packages(&outcome, config, Arc::clone(reporter))?;
+    if let Some(dotfile) = &options.dotfile {
+        fs_err::write(dotfile, &outcome.dot)?;
+    }
+    injected_failure("packages")?;
+
+    stages.start("compose");
+    let _lock = FileLock::exclusive(
+        &layout.lock(),
+        "waiting for another build of this image name to finish",
+    )?;
+    let (chroot, chroot_report) =
+        ensure_chroot(checked, config, options.packages, Arc::clone(reporter))?;
+    let kernel_packages: Vec<String> = outcome
+        .packages
+        .iter()
+        .filter(|package| package.name.starts_with("linux-image-"))
+        .map(|package| package.name.clone())
+        .collect();
+    let image_packages = with_files(checked, config, packages);
+    let plan = disk_plan(checked)?;
+    let request = RootRequest {
+        dir: layout.image_root(),
+        provider: provider_inputs(checked, config),
+        packages: &image_packages,
+        kernel_packages,
+        settings: job.settings.clone(),
+        plan: plan.clone(),
+        bootloader: job.bootloader.clone(),
+        sbom: sbom_info(checked),
+    };
+    let prepared = root::ensure_root(&request)?;
+    remove_tree(&layout.build_dir())?;
+    fs_err::create_dir_all(layout.build_dir())?;
+    let result = compose_and_finalize(
+        checked,
+        config,
+        layout,
+        &chroot,
+        &plan,
+        &prepared,
+        &mut stages,
+    );
+    if result.is_err() {
+        let _ = remove_tree(&layout.build_dir());
+    }
+    let (artifacts, sbom) = result?;
+    drop(chroot);
+    stages.finish();
+
+    let caches = vec![
+        packages_use(&fetch),
+        cache_use(
+            "chroot",
+            chroot_report.outcome != "created",
+            &chroot_report.outcome,
+        ),
+        image_root_use(&prepared),
+    ];
+    let report = BuildReport {
+        template: path.display().to_string(),
+        provider: checked.provider.id.clone(),
+        image_name: request.sbom.image_name.clone(),
+        image_version: request.sbom.image_version.clone(),
+        output_dir: layout.output_dir(),
+        artifacts: artifacts
+            .into_iter()
+            .map(|mut artifact| {
+                artifact.path = layout
+                    .output_dir()
+                    .join(artifact.path.file_name().unwrap_or_default());
+                artifact
+            })
+            .collect(),
+        sbom,
+        kernel: prepared.kernel.release.clone(),
+        packages: outcome.packages.len(),
+        bytes_downloaded: fetch.downloaded_bytes,
+        stages: stages.done.clone(),
+        caches,
+        total_seconds: stages.started.elapsed().as_secs_f64(),
+    };
+    publish(layout, &report)?;
+    Ok(report)
+}
+
+/// Creates the disk and the artifacts in the build folder. Returns the artifacts and the SBOM
+/// copies outside the image.
+fn compose_and_finalize(
+    checked: &CheckedTemplate,
+    config: &Config,
+    layout: &BuildLayout,
+    chroot: &oic_chroot::ChrootEnv,
+    plan: &DiskPlan,
+    prepared: &PreparedRoot,
+    stages: &mut Stages,
+) -> Result<(Vec<ArtifactOutput>, Vec<PathBuf>), BuildError> {
+    let stem = image_stem(checked);
+    let raw = layout.build_dir().join(format!("{stem}.raw"));
+    {
+        let tools = ChrootTools::mount(chroot, &prepared.trees, &layout.build_dir())?;
+        disk::write_disk(&tools, plan, &prepared.trees, &raw)?;
+        injected_failure("compose")?;
+    }
+
+    stages.start("finalize");
+    let requests = artifact_requests(checked)?;
+    let artifacts = artifacts::produce(&raw, &requests, &layout.build_dir(), &stem)?;
+    let sbom_name = prepared.sbom.file_name().unwrap_or_default();
+    let beside = layout.build_dir().join(sbom_name);
+    fs_err::copy(&prepared.sbom, &beside)?;
+    let temp_dir = &config.temp_dir.value;
+    fs_err::create_dir_all(temp_dir)?;
+    let in_temp = temp_dir.join(sbom_name);
+    fs_err::copy(&prepared.sbom, &in_temp)?;
+    injected_failure("finalize")?;
+    Ok((
+        artifacts,
+        vec![layout.output_dir().join(sbom_name), in_temp],
+    ))
+}
+
+/// Writes the report into the build folder and moves the folder to the output folder, which
+/// it replaces.
+fn publish(layout: &BuildLayout, report: &BuildReport) -> Result<(), BuildError> {
+    let json = serde_json::to_vec_pretty(report).map_err(std::io::Error::other)?;
+    fs_err::write(layout.build_dir().join("build-report.json"), json)?;
+    let output = layout.output_dir();
+    remove_tree(&output)?;
+    if let Some(parent) = output.parent() {
+        fs_err::create_dir_all(parent)?;
+    }
+    fs_err::rename(layout.build_dir(), &output)?;
+    Ok(())
+}
+
+fn cache_use(cache: &str, hit: bool, detail: &str) -> CacheUse {
+    CacheUse {
+        cache: cache.to_owned(),
+        outcome: if hit { "hit" } else { "miss" }.to_owned(),
+        detail: detail.to_owned(),
+    }
+}
+
+fn packages_use(fetch: &oic_pkgcache::FetchReport) -> CacheUse {
+    let outcome = match (fetch.downloaded_count, fetch.cached_count) {
+        (0, _) => "hit",
+        (_, 0) => "miss",
+        _ => "partial",
+    };
+    CacheUse {
+        cache: "packages".to_owned(),
+        outcome: outcome.to_owned(),
+        detail: fetch.summary_line(),
+    }
+}
+
+fn image_root_use(prepared: &PreparedRoot) -> CacheUse {
+    let detail = if prepared.reused {
+        "every input matches the recorded manifest".to_owned()
+    } else if prepared.reasons.is_empty() {
+        "no image root was recorded for this image name".to_owned()
+    } else {
+        prepared.reasons.join("; ")
+    };
+    cache_use("image root", prepared.reused, &detail)
+}
+
+/// The folders of one build.
+struct BuildLayout {
+    provider_dir: PathBuf,
+    name: String,
+}
+
+impl BuildLayout {
+    fn new(checked: &CheckedTemplate, config: &Config) -> Self {
+        let name = checked
+            .merged
+            .system_config
+            .name
+            .as_ref()
+            .map_or_else(|| "default".to_owned(), |name| name.value.clone());
+        Self {
+            provider_dir: config.work_dir.value.join(&checked.provider.id),
+            name,
+        }
+    }
+
+    fn lock(&self) -> PathBuf {
+        self.provider_dir
+            .join(format!("imagebuild/.{}.lock", self.name))
+    }
+
+    fn image_root(&self) -> PathBuf {
+        self.provider_dir.join("imageroot").join(&self.name)
+    }
+
+    fn build_dir(&self) -> PathBuf {
+        self.provider_dir
+            .join("imagebuild")
+            .join(format!(".{}.partial", self.name))
+    }
+
+    fn output_dir(&self) -> PathBuf {
+        self.provider_dir.join("imagebuild").join(&self.name)
+    }
+}
+
+/// Fails before any download when the process cannot mount or chroot.
+fn check_build_host(layout: &BuildLayout) -> Result<(), BuildError> {
+    if !nix::unistd::geteuid().is_root() {
+        return Err(BuildError::NotRoot);
+    }
+    fs_err::create_dir_all(layout.provider_dir.join("imagebuild"))?;
+    Ok(())
+}
+
+fn text(value: Option<&oic_config::read::Spanned<String>>) -> Option<String> {
+    value.map(|spanned| spanned.value.clone())
+}
+
+fn root_settings(checked: &CheckedTemplate) -> Result<RootSettings, BuildError> {
+    let system = &checked.merged.system_config;
+    let users = system
+        .users
+        .iter()
+        .map(|user| UserSettings {
+            name: text(user.name.as_ref()).unwrap_or_default(),
+            uid: user.uid.as_ref().map(|uid| uid.value),
+            password: text(user.password.as_ref()),
+            hash_algo: text(user.hash_algo.as_ref()),
+            groups: user
+                .groups
+                .iter()
+                .map(|group| group.value.clone())
+                .collect(),
+            sudo: user.sudo.as_ref().is_some_and(|sudo| sudo.value),
+            shell: text(user.shell.as_ref()),
+            home: text(user.home.as_ref()),
+        })
+        .collect();
+    let files = system
+        .additional_files
+        .iter()
+        .map(file_settings)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(RootSettings {
+        hostname: text(system.hostname.as_ref()),
+        users,
+        files,
+        configurations: system
+            .configurations
+            .iter()
+            .filter_map(|configuration| text(configuration.cmd.as_ref()))
+            .collect(),
+        cmdline: text(system.kernel.cmdline.as_ref()).unwrap_or_default(),
+    })
+}
+
+fn file_settings(file: &oic_config::template::AdditionalFile) -> Result<FileSettings, BuildError> {
+    let local = text(file.local.as_ref()).unwrap_or_default();
+    let source = match &file.base_dir {
+        Some(base) => base.join(&local),
+        None => PathBuf::from(&local),
+    };
+    let bytes = fs_err::read(&source).map_err(|error| BuildError::MissingFile {
+        path: source.clone(),
+        message: error.to_string(),
+    })?;
+    Ok(FileSettings {
+        sha256: sha256_hex(&bytes),
+        source,
+        destination: text(file.destination.as_ref()).unwrap_or_default(),
+        mode: text(file.permissions.as_ref()),
+    })
+}
+
+fn bootloader_settings(checked: &CheckedTemplate) -> Result<BootloaderSettings, BuildError> {
+    let system = &checked.merged.system_config;
+    let settings = BootloaderSettings {
+        provider: text(system.bootloader.provider.as_ref()).unwrap_or_else(|| "grub".to_owned()),
+        boot_type: text(system.bootloader.boot_type.as_ref()).unwrap_or_else(|| "efi".to_owned()),
+        arch: text(checked.merged.target.arch.as_ref()).unwrap_or_default(),
+        cmdline: text(system.kernel.cmdline.as_ref()).unwrap_or_default(),
+        entry_name: text(checked.merged.image.name.as_ref()).unwrap_or_else(|| "linux".to_owned()),
+    };
+    if settings.boot_type != "efi" {
+        return Err(BuildError::Unsupported {
+            message: format!(
+                "systemConfig.bootloader.bootType `{}` cannot be built yet: use `efi`",
+                settings.boot_type
+            ),
+        });
+    }
+    Ok(settings)
+}
+
+fn sbom_info(checked: &CheckedTemplate) -> SbomInfo {
+    SbomInfo {
+        image_name: text(checked.merged.image.name.as_ref()).unwrap_or_default(),
+        image_version: text(checked.merged.image.version.as_ref()).unwrap_or_default(),
+        tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+        created: now_rfc3339(),
+    }
+}
+
+fn disk_plan(checked: &CheckedTemplate) -> Result<DiskPlan, BuildError> {
+    let disk_section = checked
+        .merged
+        .disk
+        .as_ref()
+        .ok_or_else(|| BuildError::Unsupported {
+            message: "the template has no disk section".to_owned(),
+        })?;
+    let layout_json = serde_json::to_string(&checked.layout).unwrap_or_default();
+    let seed = format!(
+        "{}\0{}\0{layout_json}",
+        image_stem(checked),
+        checked.provider.id
+    );
+    Ok(disk::plan(disk_section, &checked.layout, &seed)?)
+}
+
+/// `{image.name}-{image.version}`: the file name of the image and its artifacts.
+fn image_stem(checked: &CheckedTemplate) -> String {
+    let image = &checked.merged.image;
+    let name = text(image.name.as_ref()).unwrap_or_else(|| "image".to_owned());
+    match text(image.version.as_ref()) {
+        Some(version) => format!("{name}-{version}"),
+        None => name,
+    }
+}
+
+fn artifact_requests(checked: &CheckedTemplate) -> Result<Vec<ArtifactRequest>, BuildError> {
+    let Some(disk_section) = &checked.merged.disk else {
+        return Ok(Vec::new());
+    };
+    let mut requests = Vec::new();
+    for artifact in &disk_section.artifacts {
+        let kind = text(artifact.kind.as_ref()).unwrap_or_else(|| "raw".to_owned());
+        let compression = text(artifact.compression.as_ref()).unwrap_or_else(|| "none".to_owned());
+        requests.push(ArtifactRequest {
+            kind: kind.parse()?,
+            compression: compression.parse()?,
+        });
+    }
+    Ok(requests)
+}
+
+/// Fails when the root partition cannot hold the installed size of the resolved set.
+fn check_installed_size(
+    checked: &CheckedTemplate,
+    outcome: &crate::packages::PackagesOutcome,
+) -> Result<(), BuildError> {
+    let installed: u64 = outcome
+        .packages
+        .iter()
+        .filter_map(|package| package.installed_size)
+        .sum::<u64>()
+        * 1024;
+    let Some(root) = checked
+        .layout
+        .partitions
+        .iter()
+        .find(|partition| partition.mount_point.as_deref() == Some("/"))
+    else {
+        return Ok(());
+    };
+    let size = root.end - root.start;
+    if installed > size / 10 * 9 {
+        return Err(BuildError::RootTooSmall {
+            partition: root.id.clone(),
+            installed,
+            size,
+        });
+    }
+    Ok(())
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .fold(String::with_capacity(64), |mut text, byte| {
+            use std::fmt::Write as _;
+            let _ = write!(text, "{byte:02x}");
+            text
+        })
+}
+
+/// The current time in UTC as `YYYY-MM-DDTHH:MM:SSZ`, or `SOURCE_DATE_EPOCH` when set, so that
+/// a reproducible build can fix the SBOM's creation time.
+fn now_rfc3339() -> String {
+    let seconds = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|text| text.parse::<u64>().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |elapsed| elapsed.as_secs())
+        });
+    format_utc(seconds)
+}
+
+/// Formats seconds since the epoch as an RFC 3339 UTC time, with the civil-from-days
+/// conversion of the proleptic Gregorian calendar.
+fn format_utc(seconds: u64) -> String {
+    let days = i64::try_from(seconds / 86_400).unwrap_or(0);
+    let remainder = seconds % 86_400;
+    let shifted = days + 719_468;
+    let era = shifted.div_euclid(146_097);
+    let day_of_era = shifted.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        remainder / 3600,
+        remainder % 3600 / 60,
+        remainder % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_times_format() {
+        assert_eq!(format_utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(format_utc(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(format_utc(1_796_428_800 + 3661), "2026-12-04T01:01:01Z");
+    }
+}
