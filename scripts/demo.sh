@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job: check the example template, prepare and start the real-package mirror, point the
-# debian-debian12-x86_64 provider at it through a configuration file, show that the mirror serves
-# Debian's signed index, and resolve the template's packages from it. With --serve the mirror
-# keeps running until Ctrl-C.
+# debian-debian12-x86_64 provider at it through a configuration file, resolve and fetch the
+# template's packages, build the image twice (cold, then with every cache reused), boot it in QEMU
+# to its login prompt, and show that the mirror serves Debian's signed index. With --serve the
+# mirror keeps running until Ctrl-C.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -57,9 +58,28 @@ echo "== fetch them into the package cache (twice: the second run reuses the cac
 os-image-composer --config "$config" fetch "$template"
 os-image-composer --config "$config" fetch "$template"
 
-echo "== create the chroot environment, then reuse it"
-os-image-composer --config "$config" chroot "$template"
-os-image-composer --config "$config" chroot "$template"
+echo "== build the image, then build it again: the second build reuses every cache"
+os-image-composer --config "$config" build "$template"
+os-image-composer --config "$config" build --json "$template" > "$demo_dir/build-report.json"
+image=$(python3 -c 'import json, sys; print(json.load(sys.stdin)["artifacts"][0]["path"])' \
+    < "$demo_dir/build-report.json")
+ls -ls "$(dirname "$image")"
+sfdisk --dump "$image"
+
+if [ "${SKIP_BOOT:-0}" != 1 ]; then
+    echo "== boot $image under QEMU and wait for the login prompt (SKIP_BOOT=1 skips this)"
+    python3 - "$image" <<'PYTHON'
+import sys
+import time
+
+from os_image_composer.testing.qemu import boot_image
+
+started = time.monotonic()
+with boot_image(sys.argv[1], timeout=60) as vm:
+    vm.wait_for("login:")
+    print(f"login prompt after {time.monotonic() - started:.0f} s ({vm.accelerator})")
+PYTHON
+fi
 os-image-composer --config "$config" cache info
 
 echo "== the mirror serves Debian's signed index"
