@@ -10,7 +10,7 @@ use std::time::Instant;
 use oic_chroot::lock::FileLock;
 use oic_chroot::mountinfo::remove_tree;
 use oic_config::{CheckedTemplate, Config};
-use oic_image::artifacts::{self, ArtifactOutput, ArtifactRequest};
+use oic_image::artifacts::{self, ArtifactKind, ArtifactOutput, ArtifactRequest, Compression};
 use oic_image::bootloader::BootloaderSettings;
 use oic_image::configure::{FileSettings, RootSettings, UserSettings};
 use oic_image::disk::{self, DiskPlan};
@@ -274,6 +274,12 @@ fn compose_and_finalize(
     stages.start("finalize");
     let requests = artifact_requests(checked)?;
     let artifacts = artifacts::produce(&raw, &requests, &layout.build_dir(), &stem)?;
+    let raw_requested = requests.iter().any(|request| {
+        request.kind == ArtifactKind::Raw && request.compression == Compression::None
+    });
+    if !raw_requested {
+        fs_err::remove_file(&raw)?;
+    }
     let sbom_name = prepared.sbom.file_name().unwrap_or_default();
     let beside = layout.build_dir().join(sbom_name);
     fs_err::copy(&prepared.sbom, &beside)?;
