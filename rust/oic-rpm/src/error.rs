@@ -145,6 +145,21 @@ pub enum RpmError {
     #[error("The requested packages cannot be installed:\n{message}")]
     Unsolvable { message: String },
 
+    #[error(
+        "The requested packages cannot be installed: nothing provides `{dependency}`, which \
+         `{package}` requires{hint}. Chain: {chain}"
+    )]
+    MissingDependency {
+        /// The package with the unsatisfied requirement, as `name-evr.arch`.
+        package: String,
+        dependency: String,
+        /// The packages from the requested one to `package`, then the dependency, joined by
+        /// ` -> `.
+        chain: String,
+        /// Further detail, empty or starting with `; `.
+        hint: String,
+    },
+
     #[error("No package or capability `{name}` is available in the configured repositories")]
     NotFound { name: String },
 }

@@ -8,6 +8,8 @@
 //! - [`load_repository`]: fetches repomd.xml, verifies `repomd.xml.asc` against the
 //!   repository's keys, checks the size and checksum of primary.xml against repomd.xml before
 //!   parsing it, and caches the verified files keyed by the digest of repomd.xml.
+//! - [`RpmUniverse`] and [`solve`]: the dependency solver on resolvo with rpm's rules for
+//!   `Requires`, `Provides`, file provides, `Conflicts`, `Obsoletes` and rich dependencies.
 //! - [`verify_package_file`]: parses an `.rpm` file, verifies its OpenPGP header signature and
 //!   its header and payload digests, and checks it against its primary.xml entry.
 
@@ -19,8 +21,11 @@ mod header;
 mod metadata;
 mod package;
 mod primary;
+mod provider;
 mod repomd;
 mod rich;
+mod solve;
+mod universe;
 mod verify;
 pub mod version;
 mod xml;
@@ -36,5 +41,7 @@ pub use package::{Requirement, RpmPackage};
 pub use primary::parse_primary;
 pub use repomd::{Repomd, RepomdData};
 pub use rich::Expression;
+pub use solve::{solve, RpmEdge, RpmResolution, RpmSolveRequest};
+pub use universe::{RpmCandidate, RpmUniverse};
 pub use verify::{verify_package_file, PackageVerification};
 pub use version::{rpmvercmp, Evr};
