@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::error::PkgCacheError;
+use crate::file_check::SharedFileCheck;
 
 /// Which proxies the HTTP client uses.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -36,6 +37,8 @@ pub struct FetchOptions {
     /// The longest `Retry-After` that is honoured; a longer one is shortened to this.
     pub max_retry_after: Duration,
     pub proxy: ProxyConfig,
+    /// A check that every file must pass before it counts as cached, besides size and SHA256.
+    pub file_check: Option<SharedFileCheck>,
 }
 
 impl Default for FetchOptions {
@@ -48,6 +51,7 @@ impl Default for FetchOptions {
             first_backoff: Duration::from_millis(200),
             max_retry_after: Duration::from_secs(10),
             proxy: ProxyConfig::System,
+            file_check: None,
         }
     }
 }

@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use crate::check::hex;
 use crate::client::{describe, retry_after, FetchOptions};
 use crate::error::PkgCacheError;
+use crate::file_check::run_check;
 use crate::partial::PartialFile;
 use crate::progress::Reporter;
 use crate::wanted::WantedFile;
@@ -43,7 +44,7 @@ pub(crate) async fn download(
 ) -> Result<u64, PkgCacheError> {
     let mut attempt = 0;
     loop {
-        match attempt_once(client, wanted, dir, reporter, options.max_retry_after).await {
+        match attempt_once(client, wanted, dir, reporter, options).await {
             Ok(()) => return Ok(wanted.size),
             Err(Failure::Final(error)) => return Err(error),
             Err(Failure::Transient {
@@ -75,7 +76,7 @@ async fn attempt_once(
     wanted: &WantedFile,
     dir: &Path,
     reporter: &dyn Reporter,
-    max_retry_after: Duration,
+    options: &FetchOptions,
 ) -> Result<(), Failure> {
     let mut partial = PartialFile::create(dir, &wanted.file_name)
         .map_err(|error| Failure::Final(PkgCacheError::io(dir, error)))?;
@@ -85,7 +86,7 @@ async fn attempt_once(
     if let Some(path) = wanted.url.strip_prefix("file://") {
         copy_local(Path::new(path), &mut sink, reporter, &wanted.url).await?;
     } else {
-        stream_http(client, wanted, &mut sink, reporter, max_retry_after).await?;
+        stream_http(client, wanted, &mut sink, reporter, options.max_retry_after).await?;
     }
 
     let (file, received) = sink
@@ -101,6 +102,11 @@ async fn attempt_once(
             error: mismatch,
         });
     }
+    // A rejected file is final: the bytes match the index, so another attempt gets them again.
+    // Dropping `partial` deletes the temporary file.
+    run_check(options.file_check.as_ref(), partial.path(), wanted)
+        .await
+        .map_err(Failure::Final)?;
     let target = dir.join(&wanted.file_name);
     let renamed = target.clone();
     // fsync can take milliseconds, so it runs on the blocking pool.

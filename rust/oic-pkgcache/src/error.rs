@@ -29,6 +29,13 @@ pub enum PkgCacheError {
         actual_size: u64,
     },
 
+    #[error("Package file `{file_name}` from repository `{repository}` is rejected: {message}")]
+    Rejected {
+        file_name: String,
+        repository: String,
+        message: String,
+    },
+
     #[error("{} downloads failed:{}", .0.len(), list(.0))]
     Several(Vec<PkgCacheError>),
 

@@ -13,6 +13,7 @@ use crate::check::{check_file, remove_if_same, touch_accessed, CacheState, Redow
 use crate::client::{build_client, FetchOptions};
 use crate::download::download;
 use crate::error::PkgCacheError;
+use crate::file_check::{run_check, SharedFileCheck};
 use crate::layout::provider_dir;
 use crate::lock::CacheLock;
 use crate::partial::remove_stale;
@@ -78,7 +79,8 @@ async fn fetch_inner(
     let (lock, plan) = {
         let cache_dir = cache_dir.to_path_buf();
         let dir = dir.clone();
-        tokio::task::spawn_blocking(move || prepare(&cache_dir, &dir, wanted))
+        let check = options.file_check.clone();
+        tokio::task::spawn_blocking(move || prepare(&cache_dir, &dir, wanted, check.as_ref()))
             .await
             .expect("the cache check does not panic")?
     };
@@ -109,21 +111,35 @@ fn prepare(
     cache_dir: &Path,
     dir: &Path,
     wanted: Vec<WantedFile>,
+    check: Option<&SharedFileCheck>,
 ) -> Result<(CacheLock, Vec<Planned>), PkgCacheError> {
     let lock = CacheLock::shared(cache_dir)?;
     fs_err::create_dir_all(dir).map_err(|error| PkgCacheError::io(dir, error))?;
     remove_stale(dir).map_err(|error| PkgCacheError::io(dir, error))?;
     let plan = wanted
         .into_par_iter()
-        .map(|wanted| plan_file(dir, wanted))
+        .map(|wanted| plan_file(dir, wanted, check))
         .collect::<Result<Vec<_>, _>>()?;
     Ok((lock, plan))
 }
 
-fn plan_file(dir: &Path, wanted: WantedFile) -> Result<Planned, PkgCacheError> {
+fn plan_file(
+    dir: &Path,
+    wanted: WantedFile,
+    check: Option<&SharedFileCheck>,
+) -> Result<Planned, PkgCacheError> {
     let path = dir.join(&wanted.file_name);
-    let state =
+    let mut state =
         check_file(&path, wanted.size, &wanted.sha256).map_err(|e| PkgCacheError::io(&path, e))?;
+    if state == CacheState::Valid {
+        if let Some(Err(message)) = check.map(|check| check.0.check(&path, &wanted)) {
+            // The bytes match the index, so the download that follows fails the same check
+            // unless the repository's keys changed.
+            tracing::warn!(file = %wanted.file_name, %message, "deleting rejected cached file");
+            fs_err::remove_file(&path).map_err(|e| PkgCacheError::io(&path, e))?;
+            state = CacheState::Missing;
+        }
+    }
     let (reused, reason) = match state {
         CacheState::Valid => {
             tracing::debug!(file = %wanted.file_name, "reusing cached file");
@@ -265,6 +281,7 @@ async fn fetch_unless_present(
     };
     if matches!(checked, Ok(CacheState::Valid)) {
         tracing::debug!(file = %wanted.file_name, "a concurrent fetch downloaded this file");
+        run_check(options.file_check.as_ref(), &target, wanted).await?;
         return Ok(false);
     }
 

@@ -73,6 +73,7 @@ pub fn quick_options() -> FetchOptions {
         first_backoff: Duration::from_millis(20),
         max_retry_after: Duration::from_secs(1),
         proxy: ProxyConfig::Direct,
+        file_check: None,
     }
 }
 
