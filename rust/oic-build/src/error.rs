@@ -10,6 +10,10 @@ pub enum BuildError {
     #[error(transparent)]
     Resolution(#[from] oic_solve::SolveError),
 
+    /// RPM metadata, resolution and package checks.
+    #[error(transparent)]
+    Rpm(#[from] oic_rpm::RpmError),
+
     #[error(transparent)]
     Cache(#[from] oic_pkgcache::PkgCacheError),
 

@@ -38,6 +38,7 @@ pub fn fetch_packages(
     let cache_dir = &config.cache_dir.value;
     let options = FetchOptions {
         workers: usize::try_from(config.workers.value).unwrap_or(1),
+        file_check: outcome.file_check.clone(),
         ..FetchOptions::default()
     };
     let wanted = wanted_files(outcome);

@@ -2,7 +2,9 @@
 //!
 //! - Packages ([`packages::resolve_packages`], [`fetch::fetch_packages`]): verified repository
 //!   metadata for the provider's and the template's repositories, the set of packages the image
-//!   installs with its dependency graph, and their files in the package cache.
+//!   installs with its dependency graph, and their files in the package cache. RPM providers
+//!   take the same path through [`rpm_packages`], and their fetch also checks every package
+//!   signature.
 //! - The chroot environment ([`chroot::prepare_chroot`]): the provider's essential set and build
 //!   tools, created, restored or reused by `oic-chroot`.
 //! - The build ([`build::build_file`]): every stage from the template to the artifacts, with
@@ -13,6 +15,7 @@ pub mod chroot;
 mod error;
 pub mod fetch;
 pub mod packages;
+pub mod rpm_packages;
 mod tools;
 
 pub use build::{build_file, BuildOptions, BuildReport};

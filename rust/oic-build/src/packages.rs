@@ -71,6 +71,10 @@ pub struct PackagesOutcome {
     pub dot: String,
     pub metadata_seconds: f64,
     pub solve_seconds: f64,
+    /// The check that fetched files must pass besides size and SHA256: for RPM providers the
+    /// package signature.
+    #[serde(skip)]
+    pub file_check: Option<oic_pkgcache::SharedFileCheck>,
 }
 
 /// Returns the repositories of a build: the provider's (or their replacement from the
@@ -96,6 +100,9 @@ pub fn resolve_packages(
     config: &Config,
     options: PackagesOptions,
 ) -> Result<PackagesOutcome, BuildError> {
+    if checked.provider.package_format == PackageFormat::Rpm {
+        return crate::rpm_packages::resolve_rpm_packages(checked, config, options);
+    }
     resolve_set(checked, config, options, PackageSet::Image).map(|(outcome, _)| outcome)
 }
 
@@ -303,6 +310,7 @@ fn outcome_of(
         dot: resolution.to_dot(),
         metadata_seconds: metadata_elapsed.as_secs_f64(),
         solve_seconds: solve_elapsed.as_secs_f64(),
+        file_check: None,
     }
 }
 

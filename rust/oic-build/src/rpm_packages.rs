@@ -1,0 +1,240 @@
+//! The packages stage for RPM providers: verified repomd and primary metadata of every
+//! repository, the resolved set from `oic-rpm`'s solver, and the check that each fetched `.rpm`
+//! file must pass before the package cache keeps it.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use oic_config::{CheckedTemplate, Config};
+use oic_pkgcache::{FileCheck, SharedFileCheck, WantedFile};
+use oic_rpm::{
+    ChecksumAlgorithm, RpmCandidate, RpmMetadataOptions, RpmPackage, RpmRepoMetadata,
+    RpmResolution, RpmSolveRequest, RpmUniverse,
+};
+use oic_signature::Keyring;
+
+use crate::error::BuildError;
+use crate::packages::{
+    repositories_of, PackagesOptions, PackagesOutcome, RepositoryReport, ResolvedEdge,
+    ResolvedPackage,
+};
+
+/// Loads the metadata of every repository, then resolves the template's packages and the
+/// provider's essential set.
+pub fn resolve_rpm_packages(
+    checked: &CheckedTemplate,
+    config: &Config,
+    options: PackagesOptions,
+) -> Result<PackagesOutcome, BuildError> {
+    let started = Instant::now();
+    let metadata = load_all(checked, config, options)?;
+    let metadata_elapsed = started.elapsed();
+
+    let started = Instant::now();
+    let reports = metadata.iter().map(report_of).collect();
+    let mut check = RpmFileCheck::new(&metadata);
+    let universe = universe_of(metadata);
+    let resolution = oic_rpm::solve(&universe, &solve_request(checked))?;
+    let mut outcome = outcome_of(checked, &resolution, &check.base_urls, reports)?;
+    for candidate in &resolution.packages {
+        let package = &candidate.package;
+        let file_name = file_name_of(&package.location).to_owned();
+        check.packages.insert(file_name, package.clone());
+    }
+    outcome.metadata_seconds = metadata_elapsed.as_secs_f64();
+    outcome.solve_seconds = started.elapsed().as_secs_f64();
+    outcome.file_check = Some(SharedFileCheck(Arc::new(check)));
+    tracing::info!(
+        packages = outcome.packages.len(),
+        metadata_seconds = outcome.metadata_seconds,
+        solve_seconds = outcome.solve_seconds,
+        "packages resolved"
+    );
+    Ok(outcome)
+}
+
+fn load_all(
+    checked: &CheckedTemplate,
+    config: &Config,
+    options: PackagesOptions,
+) -> Result<Vec<RpmRepoMetadata>, BuildError> {
+    let provider = &checked.provider;
+    let mut metadata_options = RpmMetadataOptions::new(
+        &config.cache_dir.value,
+        &provider.id,
+        &provider.package_arch,
+    );
+    metadata_options.offline = options.offline;
+    repositories_of(checked, config)
+        .iter()
+        .map(|repository| oic_rpm::load_repository_blocking(repository, &metadata_options))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(BuildError::from)
+}
+
+fn report_of(metadata: &RpmRepoMetadata) -> RepositoryReport {
+    RepositoryReport {
+        id: metadata.id.clone(),
+        name: metadata.repository.name.clone(),
+        url: oic_repo::fetch::redact(&metadata.base_url),
+        source: metadata.source,
+        signature: metadata.signature.clone(),
+        packages: metadata.packages.len(),
+    }
+}
+
+fn universe_of(metadata: Vec<RpmRepoMetadata>) -> RpmUniverse {
+    let mut candidates = Vec::new();
+    for repository in metadata {
+        let priority = i32::try_from(repository.repository.priority).unwrap_or(i32::MAX);
+        let id = repository.id;
+        candidates.extend(repository.packages.into_iter().map(|package| RpmCandidate {
+            package,
+            repository: id.clone(),
+            priority,
+        }));
+    }
+    RpmUniverse::new(candidates)
+}
+
+/// Requests the template's packages and kernel packages, plus the provider's essential names.
+fn solve_request(checked: &CheckedTemplate) -> RpmSolveRequest {
+    let system = &checked.merged.system_config;
+    RpmSolveRequest {
+        requests: system
+            .packages
+            .iter()
+            .chain(&system.kernel.packages)
+            .map(|package| package.value.clone())
+            .collect(),
+        essential: checked.provider.essential.packages.clone(),
+    }
+}
+
+fn outcome_of(
+    checked: &CheckedTemplate,
+    resolution: &RpmResolution<'_>,
+    base_urls: &HashMap<String, String>,
+    repositories: Vec<RepositoryReport>,
+) -> Result<PackagesOutcome, BuildError> {
+    let packages = resolution
+        .packages
+        .iter()
+        .map(|candidate| resolved(candidate, base_urls))
+        .collect::<Result<Vec<_>, _>>()?;
+    let edges = resolution
+        .edges
+        .iter()
+        .map(|edge| ResolvedEdge {
+            from: packages[edge.from].name.clone(),
+            to: packages[edge.to].name.clone(),
+            field: if edge.pre {
+                "Requires(pre)"
+            } else {
+                "Requires"
+            }
+            .to_owned(),
+            relation: edge.requirement.clone(),
+            provided: edge.provided.clone(),
+        })
+        .collect();
+    Ok(PackagesOutcome {
+        provider_id: checked.provider.id.clone(),
+        repositories,
+        packages,
+        edges,
+        dot: resolution.to_dot(),
+        metadata_seconds: 0.0,
+        solve_seconds: 0.0,
+        file_check: None,
+    })
+}
+
+fn resolved(
+    candidate: &RpmCandidate,
+    base_urls: &HashMap<String, String>,
+) -> Result<ResolvedPackage, BuildError> {
+    let package = &candidate.package;
+    // NOTE: the package cache checks SHA-256 only, so a repository whose primary.xml uses
+    // another checksum type cannot be fetched yet.
+    if package.checksum.algorithm != ChecksumAlgorithm::Sha256 {
+        return Err(BuildError::Unsupported {
+            message: format!(
+                "Package `{}` of repository `{}` has a {} checksum in primary.xml, but the \
+                 package cache checks SHA-256 only: regenerate the repository with \
+                 `createrepo_c --checksum sha256`",
+                package.nevra(),
+                candidate.repository,
+                package.checksum.algorithm
+            ),
+        });
+    }
+    let base = package
+        .location_base
+        .as_deref()
+        .or_else(|| base_urls.get(&candidate.repository).map(String::as_str))
+        .unwrap_or_default();
+    Ok(ResolvedPackage {
+        name: package.name.clone(),
+        version: package.evr.to_string(),
+        architecture: package.arch.clone(),
+        repository: candidate.repository.clone(),
+        filename: package.location.clone(),
+        url: format!("{}/{}", base.trim_end_matches('/'), package.location),
+        size: package.size,
+        sha256: package.checksum.value.clone(),
+        installed_size: Some(package.installed_size.div_ceil(1024)),
+        essential: false,
+    })
+}
+
+/// The check of every fetched `.rpm` file: size and checksum against its primary.xml entry,
+/// header and payload digests, and the OpenPGP header signature against the keys of its
+/// repository, unless that repository has `gpgCheck: false`.
+#[derive(Debug)]
+pub struct RpmFileCheck {
+    /// The primary.xml entries by cache file name.
+    packages: HashMap<String, RpmPackage>,
+    /// The keys of each repository id; `None` when `gpgCheck` is false.
+    keyrings: HashMap<String, Option<Keyring>>,
+    base_urls: HashMap<String, String>,
+}
+
+impl RpmFileCheck {
+    fn new(metadata: &[RpmRepoMetadata]) -> Self {
+        Self {
+            packages: HashMap::new(),
+            keyrings: metadata
+                .iter()
+                .map(|repository| (repository.id.clone(), repository.keyring.clone()))
+                .collect(),
+            base_urls: metadata
+                .iter()
+                .map(|repository| (repository.id.clone(), repository.base_url.clone()))
+                .collect(),
+        }
+    }
+}
+
+impl FileCheck for RpmFileCheck {
+    fn check(&self, path: &Path, wanted: &WantedFile) -> Result<(), String> {
+        let package = self
+            .packages
+            .get(&wanted.file_name)
+            .ok_or_else(|| "the file belongs to no resolved package".to_owned())?;
+        let keyring = self
+            .keyrings
+            .get(&wanted.repository)
+            .ok_or_else(|| format!("the repository `{}` is unknown", wanted.repository))?;
+        oic_rpm::verify_package_file(path, Some(package), keyring.as_ref())
+            .map(|_| ())
+            .map_err(|error| error.to_string())
+    }
+}
+
+/// Returns the cache file name of a package: the last part of its location.
+fn file_name_of(location: &str) -> &str {
+    location.rsplit('/').next().unwrap_or(location)
+}
