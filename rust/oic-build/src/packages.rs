@@ -184,12 +184,7 @@ fn universe_of(metadata: Vec<RepoMetadata>, architecture: &str) -> Universe {
     for repository in metadata {
         let priority = i32::try_from(repository.repository.priority).unwrap_or(i32::MAX);
         let id = format!("{}\u{1f}{}", repository.id, repository.base_url);
-        packages.extend(
-            repository
-                .packages
-                .into_iter()
-                .map(|package| UniversePackage::new(package, &id, priority)),
-        );
+        UniversePackage::extend_from_index(&mut packages, repository.packages, &id, priority);
     }
     Universe::new(packages, architecture)
 }

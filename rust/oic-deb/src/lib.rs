@@ -13,9 +13,10 @@ pub mod version;
 pub use control::{paragraphs, parse_paragraphs, ControlError, Field, Paragraph, Paragraphs};
 pub use date::{parse_date, DateError};
 pub use package::{MultiArch, Package};
-pub use packages::{parse_package, parse_packages, IndexError};
+pub use packages::{parse_package, parse_packages, read_packages, IndexError};
 pub use relation::{
-    parse_relation, parse_relation_list, parse_relations, Alternatives, Constraint, Op, Relation,
+    parse_relation, parse_relation_list, parse_relation_list_with, parse_relations,
+    parse_relations_with, Alternatives, Constraint, Name, NameInterner, Op, Relation,
 };
 pub use release::{FileEntry, Release, ReleaseError};
 pub use version::Version;

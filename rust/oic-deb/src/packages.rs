@@ -1,11 +1,14 @@
 //! The `Packages` index of a repository: one control paragraph per binary package.
 
+use std::io::{ErrorKind, Read};
+
 use rayon::prelude::*;
 
 use crate::control::{self, ControlError, Field, Paragraph};
 use crate::package::{MultiArch, Package};
 use crate::relation::{
-    is_package_name, parse_relation_list, parse_relations, Alternatives, Relation, RelationError,
+    is_package_name, parse_relation_list_with, parse_relations_with, Alternatives, NameInterner,
+    Relation, RelationError,
 };
 use crate::version::{Version, VersionError};
 
@@ -53,6 +56,10 @@ pub enum IndexError {
         source: VersionError,
     },
 
+    /// Reading failed in [`read_packages`]. `line` is the number of lines read before.
+    #[error("Failed to read the index after line {line}: {message}")]
+    Read { line: usize, message: String },
+
     /// A relation field such as `Depends` that does not parse.
     #[error("Invalid `{field}` of package `{package}` on line {line}: {source}")]
     InvalidRelation {
@@ -85,9 +92,127 @@ pub fn parse_packages(text: &str) -> Result<Vec<Package>, IndexError> {
     Ok(packages)
 }
 
+/// Reads and parses a `Packages` index from `reader` in chunks of about [`CHUNK_BYTES`], parsing
+/// a batch of chunks in parallel, so that only one batch of text is in memory at a time. Invalid
+/// UTF-8 becomes U+FFFD. Returns the packages in file order, or the first error in file order.
+pub fn read_packages(reader: impl Read) -> Result<Vec<Package>, IndexError> {
+    let mut chunks = ChunkReader::new(reader);
+    let batch_len = 2 * rayon::current_num_threads();
+    let mut packages = Vec::new();
+    loop {
+        let mut batch = Vec::with_capacity(batch_len);
+        // A read error counts after the chunks read before it, which may contain earlier errors.
+        let read_error = loop {
+            match chunks.next_chunk() {
+                Ok(Some(chunk)) => batch.push(chunk),
+                Ok(None) => break None,
+                Err(error) => break Some(error),
+            }
+            if batch.len() == batch_len {
+                break None;
+            }
+        };
+        let is_last = batch.len() < batch_len;
+        let results: Vec<Result<Vec<Package>, IndexError>> = batch
+            .par_iter()
+            .map(|(text, first_line)| parse_chunk(text, *first_line))
+            .collect();
+        drop(batch);
+        for result in results {
+            packages.extend(result?);
+        }
+        if let Some(error) = read_error {
+            return Err(error);
+        }
+        if is_last {
+            packages.shrink_to_fit();
+            return Ok(packages);
+        }
+    }
+}
+
+/// Splits the bytes of a reader into texts of whole paragraphs, each with the number of its first
+/// line. As in [`split_into_chunks`], a text starts with the blank line that ends the one before.
+struct ChunkReader<R> {
+    reader: R,
+    /// Bytes read but not yet returned.
+    pending: Vec<u8>,
+    /// The 1-based number of the first line in `pending`.
+    line: usize,
+    at_end: bool,
+}
+
+impl<R: Read> ChunkReader<R> {
+    fn new(reader: R) -> Self {
+        Self {
+            reader,
+            pending: Vec::new(),
+            line: 1,
+            at_end: false,
+        }
+    }
+
+    fn next_chunk(&mut self) -> Result<Option<(String, usize)>, IndexError> {
+        let end = loop {
+            if let Some(end) = complete_blank_line(&self.pending, CHUNK_BYTES) {
+                break end;
+            }
+            if self.at_end {
+                break self.pending.len();
+            }
+            self.fill()?;
+        };
+        if end == 0 {
+            return Ok(None);
+        }
+        let rest = self.pending.split_off(end);
+        let bytes = std::mem::replace(&mut self.pending, rest);
+        let first_line = self.line;
+        self.line += count_line_breaks(&bytes);
+        let text = String::from_utf8(bytes)
+            .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned());
+        Ok(Some((text, first_line)))
+    }
+
+    /// Appends up to [`READ_BYTES`] from the reader to `pending` and notes the end of the input.
+    fn fill(&mut self) -> Result<(), IndexError> {
+        let start = self.pending.len();
+        self.pending.resize(start + READ_BYTES, 0);
+        let result = loop {
+            match self.reader.read(&mut self.pending[start..]) {
+                Err(error) if error.kind() == ErrorKind::Interrupted => {}
+                result => break result,
+            }
+        };
+        let read = result.map_err(|error| IndexError::Read {
+            line: self.line - 1 + count_line_breaks(&self.pending[..start]),
+            message: error.to_string(),
+        })?;
+        self.pending.truncate(start + read);
+        self.at_end = read == 0;
+        Ok(())
+    }
+}
+
+fn count_line_breaks(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|&&byte| byte == b'\n').count()
+}
+
+/// The number of bytes [`ChunkReader`] requests from its reader in one call.
+const READ_BYTES: usize = 256 << 10;
+
+/// Finds the first blank line that starts after `from` and whose line break is in `bytes`, so that
+/// more input cannot turn it into a continuation line.
+fn complete_blank_line(bytes: &[u8], from: usize) -> Option<usize> {
+    let start = next_blank_line_in(bytes, from)?;
+    bytes[start..].contains(&b'\n').then_some(start)
+}
+
+/// Parses the paragraphs of one chunk. Its relations share one copy of each name.
 fn parse_chunk(text: &str, first_line: usize) -> Result<Vec<Package>, IndexError> {
+    let mut names = NameInterner::default();
     control::Paragraphs::starting_at_line(text, first_line)
-        .map(|paragraph| parse_package(&paragraph?))
+        .map(|paragraph| parse_package_with(&paragraph?, &mut names))
         .collect()
 }
 
@@ -107,7 +232,10 @@ fn split_into_chunks(text: &str) -> Vec<&str> {
 /// Finds the byte offset of the first blank line that starts after `from`. Works on bytes, because
 /// `from` may fall inside a multi-byte character.
 fn next_blank_line(text: &str, from: usize) -> Option<usize> {
-    let bytes = text.as_bytes();
+    next_blank_line_in(text.as_bytes(), from)
+}
+
+fn next_blank_line_in(bytes: &[u8], from: usize) -> Option<usize> {
     let mut line_start = from;
     loop {
         line_start += bytes
@@ -238,6 +366,13 @@ struct Builder<'p, 'a> {
 
 /// Builds a [`Package`] from one stanza of a `Packages` index.
 pub fn parse_package(paragraph: &Paragraph<'_>) -> Result<Package, IndexError> {
+    parse_package_with(paragraph, &mut NameInterner::default())
+}
+
+fn parse_package_with(
+    paragraph: &Paragraph<'_>,
+    names: &mut NameInterner,
+) -> Result<Package, IndexError> {
     let stanza = Stanza::new(paragraph);
     let line = paragraph.line();
     let name_field = stanza
@@ -259,7 +394,7 @@ pub fn parse_package(paragraph: &Paragraph<'_>) -> Result<Package, IndexError> {
 
     builder.read_flags(&mut package)?;
     builder.read_descriptions(&mut package)?;
-    builder.read_relations(&mut package)?;
+    builder.read_relations(&mut package, names)?;
     builder.read_file(&mut package)?;
     Ok(package)
 }
@@ -364,29 +499,43 @@ impl<'a> Builder<'_, 'a> {
         Ok(())
     }
 
-    fn read_relations(&self, package: &mut Package) -> Result<(), IndexError> {
-        package.depends = self.alternatives(Key::Depends, "Depends")?;
-        package.pre_depends = self.alternatives(Key::PreDepends, "Pre-Depends")?;
-        package.recommends = self.alternatives(Key::Recommends, "Recommends")?;
-        package.suggests = self.alternatives(Key::Suggests, "Suggests")?;
-        package.conflicts = self.list(Key::Conflicts, "Conflicts")?;
-        package.breaks = self.list(Key::Breaks, "Breaks")?;
-        package.provides = self.list(Key::Provides, "Provides")?;
-        package.replaces = self.list(Key::Replaces, "Replaces")?;
+    fn read_relations(
+        &self,
+        package: &mut Package,
+        names: &mut NameInterner,
+    ) -> Result<(), IndexError> {
+        package.depends = self.alternatives(Key::Depends, "Depends", names)?;
+        package.pre_depends = self.alternatives(Key::PreDepends, "Pre-Depends", names)?;
+        package.recommends = self.alternatives(Key::Recommends, "Recommends", names)?;
+        package.suggests = self.alternatives(Key::Suggests, "Suggests", names)?;
+        package.conflicts = self.list(Key::Conflicts, "Conflicts", names)?;
+        package.breaks = self.list(Key::Breaks, "Breaks", names)?;
+        package.provides = self.list(Key::Provides, "Provides", names)?;
+        package.replaces = self.list(Key::Replaces, "Replaces", names)?;
         Ok(())
     }
 
-    fn alternatives(&self, key: Key, field: &'static str) -> Result<Vec<Alternatives>, IndexError> {
+    fn alternatives(
+        &self,
+        key: Key,
+        field: &'static str,
+        names: &mut NameInterner,
+    ) -> Result<Vec<Alternatives>, IndexError> {
         match self.stanza.get(key) {
-            Some(value) => parse_relations(&value.folded())
+            Some(value) => parse_relations_with(&value.folded(), names)
                 .map_err(|source| self.invalid_relation(value, field, source)),
             None => Ok(Vec::new()),
         }
     }
 
-    fn list(&self, key: Key, field: &'static str) -> Result<Vec<Relation>, IndexError> {
+    fn list(
+        &self,
+        key: Key,
+        field: &'static str,
+        names: &mut NameInterner,
+    ) -> Result<Vec<Relation>, IndexError> {
         match self.stanza.get(key) {
-            Some(value) => parse_relation_list(&value.folded())
+            Some(value) => parse_relation_list_with(&value.folded(), names)
                 .map_err(|source| self.invalid_relation(value, field, source)),
             None => Ok(Vec::new()),
         }
@@ -781,6 +930,78 @@ mod tests {
             matches!(found, IndexError::InvalidField { field: "Size", line: l, .. } if l == line),
             "{found:?}"
         );
+    }
+
+    /// A reader that returns at most `step` bytes per call, then fails when `fail` is set.
+    struct SlowReader<'a> {
+        bytes: &'a [u8],
+        step: usize,
+        fail: bool,
+    }
+
+    impl Read for SlowReader<'_> {
+        fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+            if self.bytes.is_empty() && self.fail {
+                return Err(std::io::Error::other("disk on fire"));
+            }
+            let length = self.step.min(buffer.len()).min(self.bytes.len());
+            buffer[..length].copy_from_slice(&self.bytes[..length]);
+            self.bytes = &self.bytes[length..];
+            Ok(length)
+        }
+    }
+
+    #[test]
+    fn read_packages_matches_parse_packages() {
+        let text = large_index(20_000).replace("\n\n", "\n \t\n");
+        for step in [1000, 4096, 300_000] {
+            let reader = SlowReader {
+                bytes: text.as_bytes(),
+                step,
+                fail: false,
+            };
+            assert_eq!(read_packages(reader), parse_packages(&text), "step {step}");
+        }
+        assert_eq!(read_packages(&b""[..]), Ok(Vec::new()));
+    }
+
+    #[test]
+    fn read_packages_keeps_file_lines() {
+        let mut text = large_index(20_000);
+        let lines_before = text.matches('\n').count();
+        text.push_str("\n\nPackage: late\n");
+        assert_eq!(
+            read_packages(text.as_bytes()).unwrap_err(),
+            IndexError::MissingField {
+                package: "late".into(),
+                field: "Version",
+                line: lines_before + 3,
+            }
+        );
+    }
+
+    #[test]
+    fn read_packages_reports_read_errors() {
+        let text = stanza("p1", "");
+        let reader = SlowReader {
+            bytes: text.as_bytes(),
+            step: 7,
+            fail: true,
+        };
+        let found = read_packages(reader).unwrap_err();
+        assert_eq!(
+            found.to_string(),
+            "Failed to read the index after line 6: disk on fire"
+        );
+    }
+
+    #[test]
+    fn read_packages_replaces_invalid_utf8() {
+        let mut bytes = stanza("p1", "").into_bytes();
+        bytes.extend_from_slice(b"Description: caf\xff\n");
+        let packages = read_packages(bytes.as_slice()).unwrap();
+        assert_eq!(packages.len(), 1);
+        assert_eq!(packages[0].name, "p1");
     }
 
     #[test]

@@ -8,16 +8,15 @@
 use std::cmp::Ordering;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 /// A parsed Debian version.
 #[derive(Debug, Clone, Eq)]
 pub struct Version {
-    text: Box<str>,
-    epoch: u32,
-    /// Byte range of the upstream part in `text`.
-    upstream: (usize, usize),
-    /// Byte range of the revision in `text`; empty when there is none.
-    revision: (usize, usize),
+    /// The trimmed text, checked by `parse`. The parts are split from it on every use, because an
+    /// index keeps hundreds of thousands of versions and the text alone takes the least memory.
+    /// Relations parsed with one [`crate::NameInterner`] share the text of equal versions.
+    text: Arc<str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -30,6 +29,14 @@ pub struct VersionError {
 impl Version {
     /// Parses a version, checking it as dpkg does.
     pub fn parse(text: &str) -> Result<Self, VersionError> {
+        Self::parse_shared(text, |trimmed| Arc::from(trimmed))
+    }
+
+    /// Parses a version as [`Version::parse`] does, taking the stored text from `share`.
+    pub(crate) fn parse_shared(
+        text: &str,
+        share: impl FnOnce(&str) -> Arc<str>,
+    ) -> Result<Self, VersionError> {
         let invalid = |reason| VersionError {
             text: text.to_owned(),
             reason,
@@ -43,14 +50,14 @@ impl Version {
         }
 
         let offset = text.len() - text.trim_start().len();
-        let (epoch, upstream_start) = match trimmed.split_once(':') {
+        let upstream_start = match trimmed.split_once(':') {
             Some((epoch, _)) => {
-                let value = epoch
+                epoch
                     .parse::<u32>()
                     .map_err(|_| invalid("the epoch is not a number"))?;
-                (value, offset + epoch.len() + 1)
+                offset + epoch.len() + 1
             }
-            None => (0, offset),
+            None => offset,
         };
         let end = offset + trimmed.len();
         let rest = &text[upstream_start..end];
@@ -89,11 +96,21 @@ impl Version {
         }
 
         Ok(Self {
-            text: text.trim().into(),
-            epoch,
-            upstream: shift(upstream, offset),
-            revision: shift(revision, offset),
+            text: share(trimmed),
         })
+    }
+
+    /// Splits the checked text into epoch, upstream version and revision.
+    fn parts(&self) -> (u32, &str, &str) {
+        let (epoch, rest) = match self.text.split_once(':') {
+            // `parse` checked that the epoch is a number.
+            Some((epoch, rest)) => (epoch.parse().unwrap_or(0), rest),
+            None => (0, &*self.text),
+        };
+        match rest.rfind('-') {
+            Some(at) => (epoch, &rest[..at], &rest[at + 1..]),
+            None => (epoch, rest, ""),
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -101,26 +118,24 @@ impl Version {
     }
 
     pub fn epoch(&self) -> u32 {
-        self.epoch
+        self.parts().0
     }
 
     pub fn upstream(&self) -> &str {
-        &self.text[self.upstream.0..self.upstream.1]
+        self.parts().1
     }
 
     /// The Debian revision, empty when the version has none.
     pub fn revision(&self) -> &str {
-        &self.text[self.revision.0..self.revision.1]
+        self.parts().2
     }
 
     /// The version without its epoch, as used in .deb file names.
     pub fn without_epoch(&self) -> &str {
-        &self.text[self.upstream.0..]
+        self.text
+            .split_once(':')
+            .map_or(&*self.text, |(_, rest)| rest)
     }
-}
-
-fn shift(range: (usize, usize), offset: usize) -> (usize, usize) {
-    (range.0 - offset, range.1 - offset)
 }
 
 impl FromStr for Version {
@@ -151,10 +166,12 @@ impl PartialOrd for Version {
 
 impl Ord for Version {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.epoch
-            .cmp(&other.epoch)
-            .then_with(|| compare_part(self.upstream(), other.upstream()))
-            .then_with(|| compare_part(self.revision(), other.revision()))
+        let (epoch, upstream, revision) = self.parts();
+        let (other_epoch, other_upstream, other_revision) = other.parts();
+        epoch
+            .cmp(&other_epoch)
+            .then_with(|| compare_part(upstream, other_upstream))
+            .then_with(|| compare_part(revision, other_revision))
     }
 }
 
@@ -162,7 +179,7 @@ impl std::hash::Hash for Version {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         // Equal versions may be written differently (`1.0` and `1.00`), so only the epoch, which
         // equal versions share, goes into the hash.
-        self.epoch.hash(state);
+        self.epoch().hash(state);
     }
 }
 

@@ -153,7 +153,7 @@ fn parse_entry(paragraph: &Paragraph<'_>, path: &Path) -> Result<StatusEntry, Im
         Some(value) => parse_relation_list(&value.folded())
             .map_err(|error| relation_error("Provides", error.to_string()))?
             .into_iter()
-            .map(|relation| relation.name)
+            .map(|relation| relation.name.to_string())
             .collect(),
         None => Vec::new(),
     };
@@ -213,10 +213,10 @@ fn resolve_depends(entries: &mut [StatusEntry]) {
             .iter()
             .filter_map(|group| {
                 group.iter().find_map(|relation| {
-                    if installed.contains(&relation.name) {
-                        return Some(relation.name.clone());
+                    if installed.contains(relation.name.as_str()) {
+                        return Some(relation.name.to_string());
                     }
-                    providers.get(&relation.name).cloned()
+                    providers.get(relation.name.as_str()).cloned()
                 })
             })
             .filter(|name| *name != entry.package.name)

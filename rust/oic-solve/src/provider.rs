@@ -60,7 +60,9 @@ struct Tables {
 
 pub(crate) struct DebProvider<'u> {
     universe: &'u Universe,
-    solvable_names: Vec<NameId>,
+    /// The name of each solvable, interned on the solver's first request for it, because the
+    /// solver reads a small part of a large index.
+    solvable_names: RefCell<Vec<Option<NameId>>>,
     tables: RefCell<Tables>,
 }
 
@@ -74,16 +76,10 @@ pub(crate) fn package_index(solvable: SolvableId) -> usize {
 
 impl<'u> DebProvider<'u> {
     pub fn new(universe: &'u Universe) -> Self {
-        let mut tables = Tables::default();
-        let solvable_names = universe
-            .packages()
-            .iter()
-            .map(|candidate| tables.intern_name(&candidate.package.name))
-            .collect();
         Self {
             universe,
-            solvable_names,
-            tables: RefCell::new(tables),
+            solvable_names: RefCell::new(vec![None; universe.packages().len()]),
+            tables: RefCell::new(Tables::default()),
         }
     }
 
@@ -288,7 +284,12 @@ impl Interner for DebProvider<'_> {
     }
 
     fn solvable_name(&self, solvable: SolvableId) -> NameId {
-        self.solvable_names[package_index(solvable)]
+        let index = package_index(solvable);
+        let mut names = self.solvable_names.borrow_mut();
+        *names[index].get_or_insert_with(|| {
+            let name = &self.universe.get(index).package.name;
+            self.tables.borrow_mut().intern_name(name)
+        })
     }
 
     fn version_sets_in_union(

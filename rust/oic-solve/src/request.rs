@@ -71,10 +71,10 @@ impl Request {
 
     fn relation(&self, name: &str) -> Relation {
         Relation {
-            name: name.to_owned(),
+            name: name.into(),
             arch: ArchQualifier::None,
             constraint: self.constraint.clone(),
-            arch_restrictions: Vec::new(),
+            arch_restrictions: Box::default(),
         }
     }
 }

@@ -4,7 +4,11 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 
 use oic_deb::relation::ArchQualifier;
-use oic_deb::{MultiArch, Package, Relation};
+use oic_deb::{MultiArch, Name, Package, Relation};
+
+/// The number of packages [`UniversePackage::extend_from_index`] moves between two shrinks of the
+/// source array.
+const MOVE_BLOCK: usize = 4096;
 
 /// A package of a repository index together with where it comes from.
 #[derive(Debug, Clone)]
@@ -25,6 +29,28 @@ impl UniversePackage {
         }
     }
 
+    /// Moves the packages of one repository index to the end of `target`, in index order.
+    ///
+    /// The packages are moved from the end of `packages`, whose buffer shrinks every
+    /// [`MOVE_BLOCK`] packages, so the full old and new arrays (about 30 MB each for Debian's
+    /// main index) never take memory at the same time.
+    pub fn extend_from_index(
+        target: &mut Vec<UniversePackage>,
+        mut packages: Vec<Package>,
+        repository: &str,
+        pin_priority: i32,
+    ) {
+        let start = target.len();
+        target.reserve_exact(packages.len());
+        while let Some(package) = packages.pop() {
+            target.push(Self::new(package, repository, pin_priority));
+            if packages.len() % MOVE_BLOCK == 0 {
+                packages.shrink_to_fit();
+            }
+        }
+        target[start..].reverse();
+    }
+
     /// The package's `name version`, as messages show it.
     pub fn label(&self) -> String {
         format!("{} {}", self.package.name, self.package.version)
@@ -39,10 +65,12 @@ impl UniversePackage {
 pub struct Universe {
     packages: Vec<UniversePackage>,
     native_arch: String,
-    /// Indexes into `packages` per package name, in preference order.
-    by_name: HashMap<String, Vec<usize>>,
+    /// Indexes into `packages`, sorted by package name and then in preference order, so the
+    /// versions of one name are a contiguous slice. A sorted array takes a fraction of the memory
+    /// of a map with a key and a vector per name.
+    by_name: Vec<usize>,
     /// Names of the packages that provide each name, in preference order.
-    providers: HashMap<String, Vec<String>>,
+    providers: HashMap<Name, Vec<String>>,
 }
 
 impl Universe {
@@ -66,16 +94,14 @@ impl Universe {
             );
         }
 
-        let mut by_name: HashMap<String, Vec<usize>> = HashMap::new();
-        for (index, candidate) in packages.iter().enumerate() {
-            by_name
-                .entry(candidate.package.name.clone())
-                .or_default()
-                .push(index);
-        }
-        for indexes in by_name.values_mut() {
-            indexes.sort_by(|&a, &b| preference(&packages[a], &packages[b]).then(a.cmp(&b)));
-        }
+        let mut by_name: Vec<usize> = (0..packages.len()).collect();
+        by_name.sort_unstable_by(|&a, &b| {
+            let name = |index: usize| packages[index].package.name.as_str();
+            name(a)
+                .cmp(name(b))
+                .then_with(|| preference(&packages[a], &packages[b]))
+                .then(a.cmp(&b))
+        });
 
         let mut universe = Self {
             packages,
@@ -87,8 +113,8 @@ impl Universe {
         universe
     }
 
-    fn index_providers(&self) -> HashMap<String, Vec<String>> {
-        let mut providers: HashMap<String, Vec<String>> = HashMap::new();
+    fn index_providers(&self) -> HashMap<Name, Vec<String>> {
+        let mut providers: HashMap<Name, Vec<String>> = HashMap::new();
         for candidate in &self.packages {
             for provided in &candidate.package.provides {
                 let names = providers.entry(provided.name.clone()).or_default();
@@ -99,6 +125,7 @@ impl Universe {
         }
         for names in providers.values_mut() {
             names.sort_by(|a, b| self.compare_providers(a, b));
+            names.shrink_to_fit();
         }
         providers
     }
@@ -138,7 +165,10 @@ impl Universe {
 
     /// Indexes of the packages called `name`, highest pin priority first, then newest version.
     pub fn versions_of(&self, name: &str) -> &[usize] {
-        self.by_name.get(name).map_or(&[], Vec::as_slice)
+        let name_at = |index: &usize| self.packages[*index].package.name.as_str();
+        let start = self.by_name.partition_point(|index| name_at(index) < name);
+        let length = self.by_name[start..].partition_point(|index| name_at(index) == name);
+        &self.by_name[start..start + length]
     }
 
     /// Names of the packages whose `Provides` lists `name`, in the order the solver tries them.
@@ -146,14 +176,20 @@ impl Universe {
         self.providers.get(name).map_or(&[], Vec::as_slice)
     }
 
-    /// Names of the real packages, in no particular order.
+    /// Names of the real packages, each once, in byte order.
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.by_name.keys().map(String::as_str)
+        let mut previous: Option<&str> = None;
+        self.by_name.iter().filter_map(move |&index| {
+            let name = self.packages[index].package.name.as_str();
+            let is_new = previous != Some(name);
+            previous = Some(name);
+            is_new.then_some(name)
+        })
     }
 
     /// Tells whether any real package or provider answers to `name`.
     pub fn knows(&self, name: &str) -> bool {
-        self.by_name.contains_key(name) || self.providers.contains_key(name)
+        !self.versions_of(name).is_empty() || self.providers.contains_key(name)
     }
 
     /// Tells whether the package itself (not a `Provides` entry) satisfies `relation`.
