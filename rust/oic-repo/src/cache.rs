@@ -14,7 +14,7 @@
 //! never holds a partial file. Indexes are named by the digest the signed Release lists, and
 //! their content is hashed again whenever it is read.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -90,6 +90,29 @@ impl MetadataCache {
         matches.then_some(bytes)
     }
 
+    /// Passes a cached index to `parse` as a reader and returns the result only when the whole
+    /// file's SHA256 and size match. The file is hashed while `parse` reads it, so the text is
+    /// never in memory at once. `None` means the file is absent, unreadable or changed.
+    pub fn parse_index<T>(
+        &self,
+        sha256: &str,
+        size: u64,
+        parse: impl FnOnce(&mut dyn Read) -> T,
+    ) -> Option<T> {
+        let file = fs_err::File::open(self.index_path(sha256)).ok()?;
+        let mut reader = DigestReader::new(file);
+        let parsed = parse(&mut reader);
+        let (actual, actual_size) = reader.finish().ok()?;
+        let matches = actual_size == size && actual == sha256;
+        if !matches {
+            tracing::warn!(
+                sha256,
+                "cached index does not match its digest: fetching it again"
+            );
+        }
+        matches.then_some(parsed)
+    }
+
     pub fn read_validators(dir: &Path) -> Validators {
         Self::read(&dir.join("validators.json"))
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
@@ -128,9 +151,44 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RepoError> {
     result.map_err(cache_error)
 }
 
+/// A reader that computes the SHA256 and length of everything read through it.
+struct DigestReader<R> {
+    inner: R,
+    hasher: Sha256,
+    length: u64,
+}
+
+impl<R: Read> DigestReader<R> {
+    fn new(inner: R) -> Self {
+        Self {
+            inner,
+            hasher: Sha256::new(),
+            length: 0,
+        }
+    }
+
+    /// Reads what the consumer left unread and returns the hexadecimal digest and length.
+    fn finish(mut self) -> std::io::Result<(String, u64)> {
+        std::io::copy(&mut self, &mut std::io::sink())?;
+        Ok((to_hex(&self.hasher.finalize()), self.length))
+    }
+}
+
+impl<R: Read> Read for DigestReader<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.inner.read(buffer)?;
+        self.hasher.update(&buffer[..read]);
+        self.length += read as u64;
+        Ok(read)
+    }
+}
+
 /// Returns the lowercase hexadecimal SHA256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
+    to_hex(&Sha256::digest(bytes))
+}
+
+fn to_hex(digest: &[u8]) -> String {
     let mut hex = String::with_capacity(64);
     for byte in digest {
         use std::fmt::Write as _;
@@ -171,5 +229,27 @@ mod tests {
         assert!(cache.read_index(&digest, 11).is_none());
         write_atomic(&cache.index_path(&digest), b"Package: a\n").unwrap();
         assert!(cache.read_index(&digest, 11).is_some());
+    }
+
+    #[test]
+    fn changed_index_is_not_parsed() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = MetadataCache::new(dir.path(), "p");
+        let digest = sha256_hex(b"Package: a\n");
+        let read_all = |reader: &mut dyn Read| {
+            let mut text = String::new();
+            reader.read_to_string(&mut text).map(|_| text).unwrap()
+        };
+        assert!(cache.parse_index(&digest, 11, read_all).is_none());
+        write_atomic(&cache.index_path(&digest), b"Package: b\n").unwrap();
+        assert!(cache.parse_index(&digest, 11, read_all).is_none());
+        write_atomic(&cache.index_path(&digest), b"Package: a\n").unwrap();
+        assert_eq!(
+            cache.parse_index(&digest, 11, read_all).as_deref(),
+            Some("Package: a\n")
+        );
+        let read_nothing = |_: &mut dyn Read| ();
+        assert_eq!(cache.parse_index(&digest, 11, read_nothing), Some(()));
+        assert!(cache.parse_index(&digest, 12, read_nothing).is_none());
     }
 }

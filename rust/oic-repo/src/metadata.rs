@@ -1,13 +1,12 @@
 //! Loading one repository's metadata: Release, its signature, and the Packages indexes.
 
-use std::collections::HashSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use oic_config::provider::{embedded_key, KeyRef};
 use oic_config::Repository;
-use oic_deb::{Package, Release};
+use oic_deb::{IndexError, Package, Release};
 use oic_signature::{verify_cleartext, verify_detached, KeySource, Keyring};
 
 use crate::cache::{sha256_hex, write_atomic, MetadataCache};
@@ -543,7 +542,6 @@ async fn load_indexes(
     options: &MetadataOptions,
 ) -> Result<Vec<Package>, RepoError> {
     let mut packages = Vec::new();
-    let mut seen = HashSet::new();
     for (component, path, required) in index_paths(repository, release, &options.architecture) {
         let request = IndexRequest {
             repository,
@@ -553,31 +551,48 @@ async fn load_indexes(
             component: &component,
             is_local,
         };
-        let Some(text) = load_index(&request, required, fetcher, cache, options).await? else {
+        let Some(parsed) = load_index(&request, required, fetcher, cache, options).await? else {
             continue;
         };
-        let url = format!("{}/{path}", redact(dists));
-        let parsed = tokio::task::spawn_blocking(move || oic_deb::parse_packages(&text))
-            .await
-            .expect("the index parser does not panic")
-            .map_err(|source| RepoError::Index {
-                url,
-                source: Box::new(source),
-            })?;
-        for package in parsed {
-            let is_wanted =
-                package.architecture == options.architecture || package.architecture == "all";
-            let key = (
-                package.name.clone(),
-                package.version.to_string(),
-                package.architecture.clone(),
-            );
-            if is_wanted && seen.insert(key) {
-                packages.push(package);
-            }
+        let mut parsed = parsed.map_err(|source| RepoError::Index {
+            url: format!("{}/{path}", redact(dists)),
+            source: Box::new(source),
+        })?;
+        let architecture = &options.architecture;
+        parsed.retain(|package| {
+            package.architecture == *architecture || package.architecture == "all"
+        });
+        if packages.is_empty() {
+            packages = parsed;
+        } else {
+            packages.append(&mut parsed);
         }
     }
+    remove_duplicates(&mut packages);
     Ok(packages)
+}
+
+/// Keeps the first of the packages that share name, version string and architecture. It sorts
+/// positions instead of filling a hash set, which would take several MB for a large index.
+fn remove_duplicates(packages: &mut Vec<Package>) {
+    let key = |position: usize| {
+        let package = &packages[position];
+        (
+            package.name.as_str(),
+            package.version.as_str(),
+            package.architecture.as_str(),
+        )
+    };
+    let mut order: Vec<usize> = (0..packages.len()).collect();
+    order.sort_unstable_by(|&a, &b| key(a).cmp(&key(b)).then(a.cmp(&b)));
+    let mut duplicate = vec![false; packages.len()];
+    for pair in order.windows(2) {
+        duplicate[pair[1]] = key(pair[0]) == key(pair[1]);
+    }
+    drop(order);
+    let mut duplicate = duplicate.into_iter();
+    packages.retain(|_| !duplicate.next().unwrap_or(false));
+    packages.shrink_to_fit();
 }
 
 struct IndexRequest<'a> {
@@ -589,23 +604,49 @@ struct IndexRequest<'a> {
     is_local: bool,
 }
 
-/// Returns the text of one Packages index, checked against the Release file. `Ok(None)` means an
-/// optional index that the repository does not publish.
+/// Loads and parses one Packages index, checked against the Release file: from the cache when it
+/// contains the index, else downloaded. `Ok(None)` means an optional index that the repository
+/// does not publish.
 async fn load_index(
     request: &IndexRequest<'_>,
     required: bool,
     fetcher: &Fetcher,
     cache: &MetadataCache,
     options: &MetadataOptions,
-) -> Result<Option<String>, RepoError> {
+) -> Result<Option<Result<Vec<Package>, IndexError>>, RepoError> {
     let plain = request.release.sha256.get(request.path);
     if let Some(entry) = plain.filter(|_| !request.is_local) {
-        if let Some(bytes) = cache.read_index(&entry.hash, entry.size) {
+        let (cache, hash, size) = (cache.clone(), entry.hash.clone(), entry.size);
+        let parsed = tokio::task::spawn_blocking(move || {
+            cache.parse_index(&hash, size, |reader| oic_deb::read_packages(reader))
+        })
+        .await
+        .expect("the index parser does not panic");
+        if parsed.is_some() {
             tracing::debug!(index = request.path, "using cached index");
-            return Ok(Some(String::from_utf8_lossy(&bytes).into_owned()));
+            return Ok(parsed);
         }
     }
 
+    let Some(text) = fetch_index(request, required, fetcher, cache, options).await? else {
+        return Ok(None);
+    };
+    let parsed = tokio::task::spawn_blocking(move || oic_deb::read_packages(text.as_slice()))
+        .await
+        .expect("the index parser does not panic");
+    Ok(Some(parsed))
+}
+
+/// Downloads the text of one Packages index, checks it against the Release file and keeps a copy
+/// in the cache. `Ok(None)` means an optional index that the repository does not publish.
+async fn fetch_index(
+    request: &IndexRequest<'_>,
+    required: bool,
+    fetcher: &Fetcher,
+    cache: &MetadataCache,
+    options: &MetadataOptions,
+) -> Result<Option<Vec<u8>>, RepoError> {
+    let plain = request.release.sha256.get(request.path);
     let variants: Vec<_> = [".xz", ".gz", ""]
         .iter()
         .filter_map(|suffix| {
@@ -643,6 +684,7 @@ async fn load_index(
         };
         check_digest(&url, &bytes, &entry.hash, entry.size)?;
         let text = decompress(&url, &bytes, suffix, plain.map(|p| p.size))?;
+        drop(bytes);
         if let Some(plain) = plain {
             check_digest(
                 &format!("{url} (decompressed)"),
@@ -654,7 +696,7 @@ async fn load_index(
                 write_atomic(&cache.index_path(&plain.hash), &text)?;
             }
         }
-        return Ok(Some(String::from_utf8_lossy(&text).into_owned()));
+        return Ok(Some(text));
     }
     let message = "not found (HTTP 404) in any form the Release file lists".to_owned();
     Err(RepoError::Fetch {
