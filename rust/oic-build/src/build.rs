@@ -611,6 +611,6 @@ mod tests {
     fn utc_times_format() {
         assert_eq!(format_utc(0), "1970-01-01T00:00:00Z");
         assert_eq!(format_utc(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(format_utc(1_796_428_800 + 3661), "2026-12-04T01:01:01Z");
+        assert_eq!(format_utc(1_796_342_400 + 3661), "2026-12-04T01:01:01Z");
     }
 }

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 const PROVIDER: &str = "debian-debian12-x86_64";
 
 /// A base system small enough to build in a second: the names the provider's default template
-/// requests, as empty packages, plus an essential one.
+/// requests and its bootloader's package, as empty packages, plus an essential one.
 fn base_spec() -> Value {
     let names = [
         "systemd",
@@ -23,6 +23,7 @@ fn base_spec() -> Value {
         "dbus",
         "kmod",
         "initramfs-tools",
+        "grub-efi-amd64",
     ];
     let mut packages: Vec<Value> = names
         .iter()
