@@ -5,6 +5,7 @@ from collections.abc import Callable
 
 __all__ = [
     "__version__",
+    "build_template",
     "cache_clean",
     "cache_info",
     "cache_prune",
@@ -15,7 +16,9 @@ __all__ = [
     "fetch_template",
     "load_config",
     "prepare_chroot",
+    "provider_default_template",
     "providers",
+    "repository_packages",
     "resolve_template",
     "set_log_level",
 ]
@@ -103,7 +106,7 @@ def build_template(
     offline: bool = False,
     with_recommends: bool = False,
     dotfile: str | None = None,
-    progress: bool = False,
+    progress: bool | str | Callable[[str, str, int], object] | None = None,
     config_file: str | None = None,
     cache_dir: str | None = None,
     work_dir: str | None = None,
@@ -117,4 +120,12 @@ def prepare_chroot(
     cache_dir: str | None = None,
     work_dir: str | None = None,
     workers: int | None = None,
+) -> str: ...
+def provider_default_template(id: str) -> str: ...
+def repository_packages(
+    provider: str,
+    repository: str,
+    offline: bool = False,
+    config_file: str | None = None,
+    cache_dir: str | None = None,
 ) -> str: ...

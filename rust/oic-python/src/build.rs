@@ -1,19 +1,19 @@
 //! The build as seen from Python.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use oic_build::{BuildOptions, PackagesOptions};
-use oic_pkgcache::{NoReporter, Reporter, TextReporter};
 use pyo3::prelude::*;
 
+use crate::cache::reporter_of;
 use crate::packages::build_error;
 use crate::{config_args, ConfigArgs};
 
-/// Builds the image of the template at `path` and returns the build report as JSON.
+/// Builds the image of the template at `path` and returns the build report as JSON. `progress`
+/// takes what `fetch_template` takes, and also a bool for the terminal display.
 #[pyfunction]
 #[pyo3(signature = (
-    path, offline=false, with_recommends=false, dotfile=None, progress=false, config_file=None,
+    path, offline=false, with_recommends=false, dotfile=None, progress=None, config_file=None,
     cache_dir=None, work_dir=None, workers=None
 ))]
 #[allow(clippy::too_many_arguments)]
@@ -23,7 +23,7 @@ pub(crate) fn build_template(
     offline: bool,
     with_recommends: bool,
     dotfile: Option<PathBuf>,
-    progress: bool,
+    progress: Option<Bound<'_, PyAny>>,
     config_file: Option<PathBuf>,
     cache_dir: Option<PathBuf>,
     work_dir: Option<PathBuf>,
@@ -31,11 +31,7 @@ pub(crate) fn build_template(
 ) -> PyResult<String> {
     let args: ConfigArgs = config_args(config_file, cache_dir, work_dir, None, workers, None, None);
     let config = args.load(py)?;
-    let reporter: Arc<dyn Reporter> = if progress {
-        Arc::new(TextReporter::new())
-    } else {
-        Arc::new(NoReporter)
-    };
+    let reporter = reporter_of(progress)?;
     let options = BuildOptions {
         packages: PackagesOptions {
             offline,

@@ -64,6 +64,31 @@ impl Reporter for CallbackReporter {
     }
 }
 
+/// Returns the reporter for a `progress` argument: `None` or `False` for none, `True` or
+/// `"text"` for a terminal display, any other value is called as `(event, name, number)`.
+pub(crate) fn reporter_of(progress: Option<Bound<'_, PyAny>>) -> PyResult<Arc<dyn Reporter>> {
+    let Some(value) = progress else {
+        return Ok(Arc::new(NoReporter));
+    };
+    if let Ok(flag) = value.cast::<pyo3::types::PyBool>() {
+        return Ok(if flag.is_true() {
+            Arc::new(TextReporter::new())
+        } else {
+            Arc::new(NoReporter)
+        });
+    }
+    if value.extract::<String>().is_ok_and(|text| text == "text") {
+        return Ok(Arc::new(TextReporter::new()));
+    }
+    if !value.is_callable() {
+        let message = "progress must be a callable, \"text\", a bool or None";
+        return Err(pyo3::exceptions::PyTypeError::new_err(message));
+    }
+    Ok(Arc::new(CallbackReporter {
+        callback: value.unbind(),
+    }))
+}
+
 /// Resolves a template's packages and fetches them into the package cache. `progress` is
 /// `"text"` for a terminal display, a callable for callbacks, or `None`. Returns JSON with the
 /// resolution and the fetch report.
@@ -89,15 +114,7 @@ pub(crate) fn fetch_template(
     let config = args.load(py)?;
     let checked = oic_config::check_template_file(&path, &config)
         .map_err(|error| template_error(py, &error))?;
-    let reporter: Arc<dyn Reporter> = match progress {
-        None => Arc::new(NoReporter),
-        Some(value) if value.extract::<String>().is_ok_and(|text| text == "text") => {
-            Arc::new(TextReporter::new())
-        }
-        Some(value) => Arc::new(CallbackReporter {
-            callback: value.unbind(),
-        }),
-    };
+    let reporter = reporter_of(progress)?;
 
     let options = PackagesOptions {
         offline,

@@ -17,6 +17,7 @@ mod cache;
 mod errors;
 mod logging;
 mod packages;
+mod repository;
 
 use oic_config::{Config, Lookup, Overrides};
 use pyo3::prelude::*;
@@ -223,6 +224,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(cache::cache_verify, m)?)?;
     m.add_function(wrap_pyfunction!(cache::prepare_chroot, m)?)?;
     m.add_function(wrap_pyfunction!(build::build_template, m)?)?;
+    m.add_function(wrap_pyfunction!(repository::provider_default_template, m)?)?;
+    m.add_function(wrap_pyfunction!(repository::repository_packages, m)?)?;
     logging::install();
     Ok(())
 }
