@@ -7,6 +7,8 @@ The Rust core does the work; this package contains typed classes over it, the co
 from os_image_composer._native import __version__
 from os_image_composer.build import Artifact, BuildResult, CacheUse, StageTime
 from os_image_composer.cache import PackageCache
+from os_image_composer.chroot import ChrootEnv, ChrootPreparation, ChrootStatus
+from os_image_composer.composer import Composer
 from os_image_composer.config import Config, Setting
 from os_image_composer.errors import (
     BuildError,
@@ -23,6 +25,8 @@ from os_image_composer.errors import (
     TemplateIssue,
     VerificationError,
 )
+from os_image_composer.progress import ProgressEvents, TqdmProgress
+from os_image_composer.provider import Package, Provider, Repository
 from os_image_composer.resolution import Dependency, RepositoryStatus, Resolution, ResolvedPackage
 from os_image_composer.template import ImageTemplate
 
@@ -33,7 +37,11 @@ __all__ = [
     "CacheError",
     "CacheUse",
     "ChecksumError",
+    "ChrootEnv",
     "ChrootError",
+    "ChrootPreparation",
+    "ChrootStatus",
+    "Composer",
     "ComposerError",
     "ComposerWarning",
     "Config",
@@ -41,7 +49,11 @@ __all__ = [
     "Dependency",
     "ImageTemplate",
     "MetadataError",
+    "Package",
     "PackageCache",
+    "ProgressEvents",
+    "Provider",
+    "Repository",
     "RepositoryStatus",
     "Resolution",
     "ResolutionError",
@@ -51,6 +63,7 @@ __all__ = [
     "StageTime",
     "TemplateError",
     "TemplateIssue",
+    "TqdmProgress",
     "VerificationError",
     "__version__",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,6 +103,33 @@ class BuildResult:
         lines.append("")
         lines += [f"{artifact.path}  ({artifact.bytes} bytes)" for artifact in self.artifacts]
         return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """An HTML summary for notebooks: stage times, cache use and artifacts."""
+        stages = "".join(
+            f"<tr><td>{html.escape(stage.stage)}</td><td>{stage.seconds:.2f}</td></tr>"
+            for stage in self.stages
+        )
+        caches = "".join(
+            f"<tr><td>{html.escape(use.cache)}</td><td>{html.escape(use.outcome)}</td>"
+            f"<td>{html.escape(use.detail)}</td></tr>"
+            for use in self.caches
+        )
+        artifacts = "".join(
+            f"<tr><td>{html.escape(str(artifact.path))}</td><td>{html.escape(artifact.kind)}</td>"
+            f"<td>{html.escape(artifact.compression)}</td><td>{artifact.bytes}</td></tr>"
+            for artifact in self.artifacts
+        )
+        return (
+            f"<p>kernel {html.escape(self.kernel)}, {self.packages} packages, "
+            f"{self.total_seconds:.2f} s</p>"
+            "<table><tr><th>stage</th><th>seconds</th></tr>"
+            f"{stages}<tr><td>total</td><td>{self.total_seconds:.2f}</td></tr></table>"
+            "<table><tr><th>cache</th><th>outcome</th><th>detail</th></tr>"
+            f"{caches}</table>"
+            "<table><tr><th>artifact</th><th>format</th><th>compression</th><th>bytes</th></tr>"
+            f"{artifacts}</table>"
+        )
 
     def __repr__(self) -> str:
         return f"BuildResult(output_dir={str(self.output_dir)!r}, kernel={self.kernel!r})"

@@ -82,7 +82,13 @@ class ImageTemplate:
 
     @property
     def source(self) -> str:
+        """The file name, or the label given to `from_dict`."""
         return self._source
+
+    @property
+    def path(self) -> Path | None:
+        """The template file, or None for a template given as a dictionary."""
+        return None if self._path is None else Path(self._path)
 
     @property
     def provider_id(self) -> str:
@@ -192,13 +198,14 @@ class ImageTemplate:
         offline: bool = False,
         with_recommends: bool = False,
         dotfile: str | PathLike[str] | None = None,
-        progress: bool = False,
+        progress: ProgressCallback | Literal["text"] | bool | None = None,
     ) -> BuildResult:
         """Build the image; needs root.
 
-        Runs every stage and returns the artifacts, SBOM paths, stage times and cache use. A
-        failed stage raises the `ComposerError` subclass of its kind (`BuildError` for the image
-        stages) and leaves the previous output folder as it was.
+        Runs every stage and returns the artifacts, SBOM paths, stage times and cache use.
+        `progress` takes what `fetch` takes, and True for the terminal display. A failed stage
+        raises the `ComposerError` subclass of its kind (`BuildError` for the image stages) and
+        leaves the previous output folder as it was.
         """
         if self._path is None:
             raise TypeError("build needs a template read with ImageTemplate.from_file")
