@@ -3,6 +3,8 @@
 # ---------------------------------------------------------------------------------------------
 # Signed loopback Debian repositories
 
+import hashlib
+import os
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,9 +12,13 @@ from typing import Any
 
 import pytest
 
+from os_image_composer.build import BuildResult
+from os_image_composer.composer import Composer
+from os_image_composer.config import Config
 from os_image_composer.testing import qemu
 from os_image_composer.testing.debrepo import BuiltRepo, GpgKey, RepoSpec, build_repo
 from os_image_composer.testing.httpserver import RepoServer
+from os_image_composer.testing.image import BuiltImage, Login
 from os_image_composer.testing.mirror import KEYRING, MirrorError, MirrorServer, prepare_mirror
 from os_image_composer.testing.qemu import BootedVM
 
@@ -152,6 +158,86 @@ def boot_image(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BootI
     yield boot
     for vm in vms:
         vm.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Builds from the mirror
+
+MIRROR_PROVIDER = "debian-debian12-x86_64"
+MIRROR_KEY = "embedded:debian-archive-bookworm-automatic.gpg"
+
+
+def mirror_config_text(mirror_url: str, root: Path) -> str:
+    """Return a configuration with folders below `root` and the Debian provider's repositories
+    replaced by the mirror at `mirror_url`."""
+    return (
+        f"cache_dir: {root / 'cache'}\n"
+        f"work_dir: {root / 'work'}\n"
+        f"temp_dir: {root / 'tmp'}\n"
+        "providers:\n"
+        f"  {MIRROR_PROVIDER}:\n"
+        "    repositories:\n"
+        f"      - {{name: bookworm, url: {mirror_url}, suite: bookworm, keys: [{MIRROR_KEY}]}}\n"
+    )
+
+
+@pytest.fixture(scope="session")
+def composer(tmp_path_factory: pytest.TempPathFactory, debian_mirror: DebianMirror) -> Composer:
+    """A `Composer` with private cache, work and temp folders for the test session, whose
+    provider debian-debian12-x86_64 installs from `debian_mirror`.
+
+    Its configuration file is ``composer.config.file``. Tests that use it are marked slow.
+    """
+    root = tmp_path_factory.mktemp("composer")
+    config_file = root / "config.yml"
+    config_file.write_text(mirror_config_text(debian_mirror.url, root), encoding="utf-8")
+    return Composer(Config.load(config_file))
+
+
+BuiltImageFactory = Callable[..., BuiltImage]
+
+
+@pytest.fixture(scope="session")
+def built_image(
+    composer: Composer, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[..., BuiltImage]:
+    """Return `build(template, login=None, **options) -> BuiltImage`, which builds an image with
+    `composer`; needs root.
+
+    `template` is a template file (a `Path`, or a `str` without a newline) or a template's YAML
+    text. Text is written to a file in a session folder, so its relative paths point there.
+    `login` is a `Login` or a ``(user, password)`` pair for `BuiltImage.run`. `options` go to
+    `Composer.build`. The same template content with the same options is built once per session.
+    """
+    folder = tmp_path_factory.mktemp("templates")
+    built: dict[tuple[str, str], BuildResult] = {}
+
+    def build(
+        template: str | os.PathLike[str],
+        login: Login | tuple[str, str] | None = None,
+        **options: Any,
+    ) -> BuiltImage:
+        path = _template_file(template, folder)
+        key = (
+            hashlib.sha256(path.read_bytes()).hexdigest() + str(path),
+            repr(sorted(options.items())),
+        )
+        if key not in built:
+            built[key] = composer.build(path, **options)
+        if isinstance(login, tuple):
+            login = Login(*login)
+        return BuiltImage(built[key], composer.template(path), login=login)
+
+    return build
+
+
+def _template_file(template: str | os.PathLike[str], folder: Path) -> Path:
+    if isinstance(template, str) and "\n" in template:
+        digest = hashlib.sha256(template.encode()).hexdigest()[:16]
+        path = folder / f"template-{digest}.yml"
+        path.write_text(template, encoding="utf-8")
+        return path
+    return Path(template)
 
 
 @pytest.hookimpl(wrapper=True)
