@@ -105,7 +105,7 @@ class BuildResult:
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        """An HTML summary for notebooks: stage times, cache use and artifacts."""
+        """Return an HTML summary for notebooks: stage times, cache use and artifacts."""
         stages = "".join(
             f"<tr><td>{html.escape(stage.stage)}</td><td>{stage.seconds:.2f}</td></tr>"
             for stage in self.stages

@@ -41,6 +41,9 @@ class Composer:
     verified files and an image root is recorded only when complete, so the caches stay
     usable. Before the first mount in the process, SIGINT reaches Python as usual and
     `KeyboardInterrupt` is raised when the native call returns, after the build has finished.
+
+    NOTE: only SIGINT after the first mount is tested; the case before it follows from Python's
+    signal handling and is not checked by a test.
     """
 
     __module__ = "os_image_composer"
