@@ -35,8 +35,9 @@ test-rust:
 test-python:
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
 
-# Set up, check and run every test: the README's test command and what CI runs.
-test: setup lint test-rust test-python
+# Set up, check, build the docs strictly and run every test: the README's test command and what
+# CI runs.
+test: setup lint docs test-rust test-python
 
 bench:
 	bash bench/cli-startup.sh

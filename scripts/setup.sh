@@ -48,7 +48,11 @@ fi
 rustup component list --installed 2>/dev/null | grep -q clippy || rustup component add clippy rustfmt
 
 echo "setup: installing Python tools and os-image-composer"
+# tqdm, matplotlib, networkx, nbclient and ipykernel run notebooks/explore.ipynb in the tests, and
+# mkdocstrings renders the Python API reference of `make docs`.
 python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore \
-    "maturin>=1.7,<2" "pytest>=8" "ruff>=0.6" "mypy>=1.11" "mkdocs>=1.6" "spdx-tools>=0.8"
+    "maturin>=1.7,<2" "pytest>=8" "ruff>=0.6" "mypy>=1.11" "mkdocs>=1.6" "spdx-tools>=0.8" \
+    "mkdocstrings[python]>=0.26" "tqdm>=4.66" "matplotlib>=3.7" "networkx>=3" "nbclient>=0.10" \
+    "nbformat>=5.9" "ipykernel>=6.29"
 python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore -e "$repo"
 echo "setup: done ($(os-image-composer --version))"
