@@ -10,10 +10,13 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 # with the Debian keyring checks them. lz4 reads apt's lists. rpm and createrepo-c build and index
 # test RPM repositories. hyperfine and time run the benchmarks. qemu-utils converts disk images,
 # and pigz, xz-utils and zstd compress them. qemu-system-x86 and ovmf boot images in the boot
-# tests, and busybox-static is the userland of their test initramfs.
+# tests, and busybox-static is the userland of their test initramfs. The disk tests write file
+# systems with the host's dosfstools, e2fsprogs, fdisk, mtools and xfsprogs; mmdebstrap is the
+# peer of the build benchmark.
 debian_packages=(
-    apt busybox-static ca-certificates createrepo-c debian-archive-keyring dpkg-dev gpg gpgv
-    gpg-agent hyperfine lz4 make ovmf pigz qemu-system-x86 qemu-utils rpm time xz-utils zstd
+    apt busybox-static ca-certificates createrepo-c debian-archive-keyring dosfstools dpkg-dev
+    e2fsprogs fdisk gpg gpgv gpg-agent hyperfine lz4 make mmdebstrap mtools ovmf pigz
+    qemu-system-x86 qemu-utils rpm time xfsprogs xz-utils zstd
 )
 
 missing=()

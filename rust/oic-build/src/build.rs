@@ -106,7 +106,7 @@ impl Stages {
 /// that a failure at each point leaves no mounts, loop devices or partial cache entries.
 fn injected_failure(stage: &str) -> Result<(), BuildError> {
     match std::env::var("OIC_TEST_FAIL_STAGE") {
-        Ok(wanted) if wanted == stage => Err(BuildError::Injected {
+        Ok(requested) if requested == stage => Err(BuildError::Injected {
             stage: stage.to_owned(),
         }),
         _ => Ok(()),

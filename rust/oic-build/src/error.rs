@@ -45,7 +45,7 @@ pub enum BuildError {
     Unsupported { message: String },
 
     #[error(
-        "Partition `{partition}` holds `/` and is too small: the resolved packages install \
+        "Partition `{partition}`, mounted at `/`, is too small: the resolved packages install \
          {installed} bytes and the partition has {size}; make it larger in the template's disk \
          section"
     )]

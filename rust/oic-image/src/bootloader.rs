@@ -22,7 +22,7 @@ pub struct BootloaderSettings {
     pub arch: String,
     /// The kernel command line, without `root=`.
     pub cmdline: String,
-    /// The name of boot menu entries and of the folder that holds systemd-boot's kernels.
+    /// The name of boot menu entries and of the ESP folder with systemd-boot's kernels.
     pub entry_name: String,
 }
 

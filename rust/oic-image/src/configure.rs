@@ -75,7 +75,7 @@ pub fn configure(root: &Path, settings: &RootSettings) -> Result<(), ImageError>
 /// removed, with `ssh-keygen -A` run before the SSH server starts.
 pub fn clear_identity(root: &Path) -> Result<(), ImageError> {
     let etc = root.join("etc");
-    if etc.join("machine-id").exists() || etc.is_dir() {
+    if etc.is_dir() {
         fs_err::write(etc.join("machine-id"), "")?;
     }
     let dbus_id = root.join("var/lib/dbus/machine-id");
@@ -102,10 +102,24 @@ fn write_hostname(root: &Path, hostname: &str) -> Result<(), ImageError> {
     Ok(())
 }
 
-/// Creates the user with `useradd`, sets the password and writes the sudoers entry.
+/// Creates the user with `useradd`, or changes an existing one (such as `root`) with `usermod`,
+/// then sets the password and writes the sudoers entry.
 fn add_user(root: &Path, user: &UserSettings) -> Result<(), ImageError> {
-    let mut command = chroot_command(root, "useradd");
-    command.args(["--create-home", "--user-group"]);
+    let passwd = fs_err::read_to_string(root.join("etc/passwd"))?;
+    let exists = passwd
+        .lines()
+        .any(|line| line.split(':').next() == Some(user.name.as_str()));
+    let mut command = if exists {
+        let mut command = chroot_command(root, "usermod");
+        if !user.groups.is_empty() {
+            command.arg("--append");
+        }
+        command
+    } else {
+        let mut command = chroot_command(root, "useradd");
+        command.args(["--create-home", "--user-group"]);
+        command
+    };
     if let Some(uid) = user.uid {
         command.args(["--uid", &uid.to_string()]);
     }
@@ -113,14 +127,18 @@ fn add_user(root: &Path, user: &UserSettings) -> Result<(), ImageError> {
         command.args(["--shell", shell]);
     }
     if let Some(home) = &user.home {
-        command.args(["--home-dir", home]);
+        // useradd spells it --home-dir and usermod --home: both take -d.
+        command.args(["-d", home]);
     }
     let groups = ensure_groups(root, &user.groups, &user.name)?;
     if !groups.is_empty() {
         command.args(["--groups", &groups.join(",")]);
     }
     command.arg(&user.name);
-    oic_chroot::command::run(&mut command)?;
+    let changes = user.uid.is_some() || user.shell.is_some() || user.home.is_some();
+    if !exists || changes || !groups.is_empty() {
+        oic_chroot::command::run(&mut command)?;
+    }
 
     set_password(root, user)?;
 
@@ -130,21 +148,21 @@ fn add_user(root: &Path, user: &UserSettings) -> Result<(), ImageError> {
     Ok(())
 }
 
-/// Creates the groups of `wanted` that the image lacks, as system groups, so that a template
-/// can name a group no package provides. Returns `wanted`.
-fn ensure_groups(root: &Path, wanted: &[String], user: &str) -> Result<Vec<String>, ImageError> {
+/// Creates the groups of `requested` that the image lacks, as system groups, so that a template
+/// can name a group no package provides. Returns `requested`.
+fn ensure_groups(root: &Path, requested: &[String], user: &str) -> Result<Vec<String>, ImageError> {
     let group_file = fs_err::read_to_string(root.join("etc/group"))?;
     let known: Vec<&str> = group_file
         .lines()
         .filter_map(|line| line.split(':').next())
         .collect();
-    for group in wanted {
+    for group in requested {
         if !known.contains(&group.as_str()) {
             tracing::info!(group, user, "creating a group that no package provides");
             oic_chroot::command::run(chroot_command(root, "groupadd").args(["--system", group]))?;
         }
     }
-    Ok(wanted.to_vec())
+    Ok(requested.to_vec())
 }
 
 /// Sets the password: hashed inside the image when `hash_algo` is set, else as given.
@@ -192,7 +210,7 @@ fn write_sudoers(root: &Path, user: &str) -> Result<(), ImageError> {
 fn copy_file(root: &Path, file: &FileSettings) -> Result<(), ImageError> {
     let relative = file.destination.trim_start_matches('/');
     let target = root.join(relative);
-    refuse_symlinked_parents(root, relative)?;
+    reject_symlinked_parents(root, relative)?;
     if let Some(parent) = target.parent() {
         fs_err::create_dir_all(parent)?;
     }
@@ -215,9 +233,9 @@ fn copy_file(root: &Path, file: &FileSettings) -> Result<(), ImageError> {
     Ok(())
 }
 
-/// Refuses a destination whose parent folders inside the root include a symlink, which could
+/// Rejects a destination whose parent folders inside the root include a symlink, which could
 /// point the copy at a host path.
-fn refuse_symlinked_parents(root: &Path, relative: &str) -> Result<(), ImageError> {
+fn reject_symlinked_parents(root: &Path, relative: &str) -> Result<(), ImageError> {
     let mut path = root.to_path_buf();
     let parts: Vec<&str> = relative.split('/').collect();
     for part in &parts[..parts.len().saturating_sub(1)] {
@@ -316,7 +334,7 @@ fn remove_ssh_host_keys(root: &Path) -> Result<(), ImageError> {
         fs_err::write(
             dropin.join("oic-host-keys.conf"),
             format!(
-                "# Written by os-image-composer: the image holds no host keys, so every machine\n\
+                "# Written by os-image-composer: the image contains no host keys, so every machine\n\
                  # creates its own on first start.\n[Service]\nExecStartPre=\n\
                  ExecStartPre=/usr/bin/ssh-keygen -A\n{own}"
             ),

@@ -1,6 +1,7 @@
 //! The disk: a sparse raw file with a GPT or MBR partition table and one file system per
 //! partition, each created with its content in one pass and without mounting: `mkfs.ext4 -d`
-//! at the partition's offset, `mkfs.fat --offset` filled by mtools, and a swap signature. The
+//! at the partition's offset, `mkfs.fat --offset` filled by mtools, and a swap signature (XFS,
+//! which has no such option, goes through a loop-mounted scratch file: see [`crate::xfs`]). The
 //! tools run through a [`Tools`] value, normally the provider's chroot environment.
 
 use std::fmt::Write as _;
@@ -54,7 +55,7 @@ impl PartitionPlan {
         self.end - self.start
     }
 
-    /// Whether the partition holds a FAT file system.
+    /// Whether the partition contains a FAT file system.
     pub fn is_fat(&self) -> bool {
         matches!(self.fs_type.as_deref(), Some("fat16" | "fat32" | "vfat"))
     }
@@ -82,7 +83,7 @@ impl DiskPlan {
             .find(|partition| partition.mount_point.as_deref() == Some("/"))
     }
 
-    /// The partition that holds `/boot`: a `/boot` partition, else the root.
+    /// The partition that contains `/boot`: a `/boot` partition, else the root.
     pub fn boot(&self) -> Option<&PartitionPlan> {
         self.partitions
             .iter()
@@ -268,7 +269,12 @@ pub fn fstab(plan: &DiskPlan) -> String {
             None => continue,
         };
         let options = partition.mount_options.as_deref().unwrap_or("defaults");
-        let pass = if mount_point == "/" { 1 } else { 2 };
+        // XFS checks itself when mounted; fsck.xfs does nothing.
+        let pass = match (mount_point, fs_type) {
+            ("/", _) => 1,
+            (_, "xfs") => 0,
+            _ => 2,
+        };
         let _ = writeln!(
             text,
             "UUID={}\t{mount_point}\t{fs_type}\t{options}\t0\t{pass}",
@@ -365,8 +371,9 @@ pub fn write_disk(
     trees: &Path,
     disk: &Path,
 ) -> Result<(), ImageError> {
-    check_contents_fit(plan, trees)?;
-    check_free_space(plan, trees, disk)?;
+    let sizes = content_sizes(plan, trees)?;
+    check_contents_fit(plan, &sizes)?;
+    check_free_space(&sizes, disk)?;
 
     let file = fs_err::File::create(disk)?;
     file.set_len(plan.size)?;
@@ -392,20 +399,30 @@ pub fn write_disk(
     Ok(())
 }
 
-/// Fails when a partition's content does not fit, naming both sizes.
-fn check_contents_fit(plan: &DiskPlan, trees: &Path) -> Result<(), ImageError> {
+/// The bytes each partition's tree takes, by partition id, for the partitions that have one.
+fn content_sizes(plan: &DiskPlan, trees: &Path) -> Result<Vec<(String, u64)>, ImageError> {
+    let mut sizes = Vec::new();
     for partition in &plan.partitions {
         let tree = trees.join(&partition.id);
-        if !tree.is_dir() {
-            continue;
+        if tree.is_dir() {
+            sizes.push((partition.id.clone(), tree_bytes(&tree)?));
         }
-        let needed = tree_bytes(&tree)?;
-        // File system metadata (inode tables, journal, FAT) takes about a tenth.
+    }
+    Ok(sizes)
+}
+
+/// Fails when a partition's content does not fit, naming both sizes.
+fn check_contents_fit(plan: &DiskPlan, sizes: &[(String, u64)]) -> Result<(), ImageError> {
+    for (id, needed) in sizes {
+        let Some(partition) = plan.partitions.iter().find(|partition| &partition.id == id) else {
+            continue;
+        };
+        // File system metadata (inode tables, journal, FAT) takes about a tenth (an estimate).
         let usable = partition.size() / 10 * 9;
-        if needed > usable {
+        if *needed > usable {
             return Err(ImageError::TooSmall {
-                partition: partition.id.clone(),
-                needed,
+                partition: id.clone(),
+                needed: *needed,
                 available: partition.size(),
             });
         }
@@ -414,17 +431,11 @@ fn check_contents_fit(plan: &DiskPlan, trees: &Path) -> Result<(), ImageError> {
 }
 
 /// Fails before the disk file exists when its folder lacks room for the content.
-fn check_free_space(plan: &DiskPlan, trees: &Path, disk: &Path) -> Result<(), ImageError> {
+fn check_free_space(sizes: &[(String, u64)], disk: &Path) -> Result<(), ImageError> {
     let folder = disk.parent().unwrap_or(Path::new("."));
     let stat = nix::sys::statvfs::statvfs(folder).map_err(std::io::Error::from)?;
     let free = stat.blocks_available() * stat.fragment_size();
-    let mut needed = 0_u64;
-    for partition in &plan.partitions {
-        let tree = trees.join(&partition.id);
-        if tree.is_dir() {
-            needed += tree_bytes(&tree)?;
-        }
-    }
+    let needed: u64 = sizes.iter().map(|(_, bytes)| bytes).sum();
     if needed > free {
         return Err(ImageError::NoSpace {
             path: folder.to_path_buf(),
@@ -450,11 +461,12 @@ fn create_filesystem(
         "ext2" | "ext3" | "ext4" => make_ext(tools, partition, fs_type, tree, disk_inside)?,
         "fat16" | "fat32" | "vfat" => make_fat(tools, partition, tree, disk_inside)?,
         "swap" => make_swap(tools, partition, disk)?,
+        "xfs" => crate::xfs::make_xfs(tools, partition, tree, disk)?,
         other => {
             return Err(ImageError::Unsupported {
                 message: format!(
                     "partition `{}`: file system `{other}` cannot be created yet; use ext4, \
-                     fat32 or swap",
+                     xfs, fat32 or swap",
                     partition.id
                 ),
             })
@@ -633,7 +645,7 @@ mod tests {
             lines,
             [
                 "UUID=uuid-root\t/\text4\tdefaults\t0\t1",
-                "UUID=uuid-var\t/var\txfs\tdefaults\t0\t2",
+                "UUID=uuid-var\t/var\txfs\tdefaults\t0\t0",
                 "UUID=uuid-esp\t/boot/efi\tvfat\tdefaults\t0\t2",
                 "UUID=uuid-var-log\t/var/log\text4\tdefaults\t0\t2",
                 "UUID=uuid-swap\tnone\tswap\tsw\t0\t0",

@@ -10,5 +10,6 @@ pub mod disk;
 mod error;
 pub mod root;
 pub mod sbom;
+pub mod xfs;
 
 pub use error::ImageError;

@@ -57,7 +57,7 @@ struct KernelRecord {
 /// A ready image root.
 #[derive(Debug, Clone)]
 pub struct PreparedRoot {
-    /// Holds one folder per partition with content, named by partition id.
+    /// The folder with one tree per partition with content, named by partition id.
     pub trees: PathBuf,
     pub kernel: Kernel,
     /// Whether an earlier build's root was reused.
@@ -129,7 +129,16 @@ pub fn ensure_root(request: &RootRequest<'_>) -> Result<PreparedRoot, ImageError
     let started = Instant::now();
     release_stale_mounts(&request.dir)?;
     remove_tree(&request.partial())?;
-    let kernel = build(request)?;
+    let kernel = match build(request) {
+        Ok(kernel) => kernel,
+        Err(error) => {
+            // The mounts of the failed root are released by now, so the folder can go.
+            if let Err(cleanup) = remove_tree(&request.partial()) {
+                tracing::warn!(%cleanup, "failed to remove the partial image root");
+            }
+            return Err(error);
+        }
+    };
     let mut manifest = expected;
     manifest.kernel = Some(KernelRecord {
         package: kernel.package.clone(),
