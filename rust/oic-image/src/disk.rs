@@ -252,10 +252,7 @@ pub fn fstab(plan: &DiskPlan) -> String {
         .collect();
     mounted.sort_by_key(|partition| {
         let mount_point = partition.mount_point.clone().unwrap_or_default();
-        (
-            mount_point.matches('/').count() - usize::from(mount_point == "/"),
-            mount_point,
-        )
+        (mount_depth(&mount_point), mount_point)
     });
     let mut text = String::from(
         "# /etc/fstab: written by os-image-composer from the image template.\n\
@@ -289,6 +286,14 @@ pub fn fstab(plan: &DiskPlan) -> String {
         let _ = writeln!(text, "UUID={}\tnone\tswap\tsw\t0\t0", partition.fs_uuid);
     }
     text
+}
+
+/// The number of path components of a mount point: 0 for `/`, 1 for `/srv`, 2 for `/boot/efi`.
+pub fn mount_depth(mount_point: &str) -> usize {
+    mount_point
+        .split('/')
+        .filter(|part| !part.is_empty())
+        .count()
 }
 
 /// The sfdisk script of `plan`.

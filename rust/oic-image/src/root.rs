@@ -238,7 +238,7 @@ fn build(request: &RootRequest<'_>) -> Result<Kernel, ImageError> {
     fs_err::create_dir_all(&sbom_dir)?;
     sbom::write_sbom(&root, &request.sbom, &sbom_dir.join(request.sbom_name()))?;
 
-    split(request, &partial, &root, &esp)?;
+    split(&request.plan, &partial, &root, &esp)?;
     Ok(kernel)
 }
 
@@ -276,16 +276,10 @@ fn esp_dir(request: &RootRequest<'_>, partial: &Path, root: &Path) -> PathBuf {
 /// Moves the content of every partition's mount point out of the root into
 /// `trees/{partition id}`, deepest mount point first, and the rest of the root into the root
 /// partition's tree. Mount points stay as empty folders.
-fn split(
-    request: &RootRequest<'_>,
-    partial: &Path,
-    root: &Path,
-    esp: &Path,
-) -> Result<(), ImageError> {
+fn split(plan: &DiskPlan, partial: &Path, root: &Path, esp: &Path) -> Result<(), ImageError> {
     let trees = partial.join("trees");
     fs_err::create_dir_all(&trees)?;
-    let mut mounted: Vec<_> = request
-        .plan
+    let mut mounted: Vec<_> = plan
         .partitions
         .iter()
         .filter(|partition| partition.fs_type.is_some() && !partition.is_swap())
@@ -295,7 +289,7 @@ fn split(
             partition
                 .mount_point
                 .as_deref()
-                .map_or(0, |mp| mp.matches('/').count()),
+                .map_or(0, disk::mount_depth),
         )
     });
     for partition in mounted {
@@ -305,8 +299,7 @@ fn split(
             Some(mount_point) if mount_point.starts_with('/') => {
                 move_children(&root.join(mount_point.trim_start_matches('/')), &tree)?;
             }
-            _ if request
-                .plan
+            _ if plan
                 .esp()
                 .is_some_and(|esp_plan| esp_plan.id == partition.id) =>
             {
@@ -330,4 +323,72 @@ fn move_children(source: &Path, target: &Path) -> Result<(), ImageError> {
         fs_err::rename(entry.path(), target.join(entry.file_name()))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use oic_config::validate::TableType;
+
+    use super::*;
+    use crate::disk::PartitionPlan;
+
+    fn partition(id: &str, mount_point: &str, fs_type: &str) -> PartitionPlan {
+        PartitionPlan {
+            id: id.to_owned(),
+            number: 1,
+            start: 0,
+            end: 1,
+            type_code: String::new(),
+            attributes: Vec::new(),
+            fs_type: Some(fs_type.to_owned()),
+            label: None,
+            mount_point: Some(mount_point.to_owned()),
+            mount_options: None,
+            fs_uuid: String::new(),
+            part_uuid: String::new(),
+        }
+    }
+
+    fn write(path: &Path) {
+        fs_err::create_dir_all(path.parent().unwrap()).unwrap();
+        fs_err::write(path, "x").unwrap();
+    }
+
+    #[test]
+    fn split_moves_mount_points_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        for file in [
+            "etc/hostname",
+            "srv/data/file",
+            "boot/efi/EFI/BOOT/BOOTX64.EFI",
+            "boot/vmlinuz",
+        ] {
+            write(&root.join(file));
+        }
+        let plan = DiskPlan {
+            size: 0,
+            table: TableType::Gpt,
+            disk_id: String::new(),
+            partitions: vec![
+                partition("esp", "/boot/efi", "fat32"),
+                partition("rootfs", "/", "ext4"),
+                partition("srv", "/srv", "xfs"),
+                partition("swap", "none", "swap"),
+            ],
+        };
+
+        split(&plan, dir.path(), &root, &root.join("boot/efi")).unwrap();
+
+        let trees = dir.path().join("trees");
+        assert!(trees.join("srv/data/file").is_file());
+        assert!(trees.join("esp/EFI/BOOT/BOOTX64.EFI").is_file());
+        assert!(trees.join("rootfs/etc/hostname").is_file());
+        assert!(trees.join("rootfs/boot/vmlinuz").is_file());
+        assert!(trees.join("rootfs/srv").is_dir());
+        assert!(!trees.join("rootfs/srv/data").exists());
+        assert!(trees.join("rootfs/boot/efi").is_dir());
+        assert!(!trees.join("rootfs/boot/efi/EFI").exists());
+        assert!(!trees.join("swap").exists());
+    }
 }
