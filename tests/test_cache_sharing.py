@@ -22,7 +22,7 @@ from os_image_composer.testing.debrepo import PackageSpec, RepoSpec
 from os_image_composer.testing.pytest_plugin import DebianRepoFactory
 
 PROVIDER = "debian-debian12-x86_64"
-NAMES = ["systemd", "systemd-sysv", "udev", "dbus", "kmod", "initramfs-tools"]
+NAMES = ["systemd", "systemd-sysv", "udev", "dbus", "kmod", "initramfs-tools", "grub-efi-amd64"]
 
 needs_namespaces = pytest.mark.skipif(
     os.geteuid() != 0

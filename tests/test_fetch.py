@@ -12,7 +12,16 @@ from os_image_composer.testing.debrepo import PackageSpec, RepoSpec
 from os_image_composer.testing.pytest_plugin import DebianRepoFactory, ServedRepo
 
 PROVIDER = "debian-debian12-x86_64"
-NAMES = ["systemd", "systemd-sysv", "udev", "dbus", "kmod", "initramfs-tools", "hello"]
+NAMES = [
+    "systemd",
+    "systemd-sysv",
+    "udev",
+    "dbus",
+    "kmod",
+    "initramfs-tools",
+    "grub-efi-amd64",
+    "hello",
+]
 
 
 def serve(debian_repo_factory: DebianRepoFactory) -> ServedRepo:

@@ -37,6 +37,7 @@ def make_template(tmp_path: Path, url: str, key: Path | None) -> oic.ImageTempla
 def served_url(debian_repo_factory: DebianRepoFactory) -> tuple[str, Path]:
     # The names the provider's default template requests, as empty packages.
     names = ["hello", "systemd", "systemd-sysv", "udev", "dbus", "kmod", "initramfs-tools"]
+    names.append("grub-efi-amd64")
     packages = [PackageSpec(name, "1.0") for name in names]
     spec = RepoSpec(codename="bookworm", components={"main": packages})
     served = debian_repo_factory(spec)

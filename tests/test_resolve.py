@@ -17,7 +17,16 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO_ROOT / "image-templates" / "debian12-x86_64-minimal-raw.yml"
 
 # The names the provider's default template asks for, as empty packages, and a kernel.
-BASE_NAMES = ["systemd", "systemd-sysv", "udev", "dbus", "kmod", "initramfs-tools"]
+# The default template's packages and the package of its bootloader, GRUB for EFI.
+BASE_NAMES = [
+    "systemd",
+    "systemd-sysv",
+    "udev",
+    "dbus",
+    "kmod",
+    "initramfs-tools",
+    "grub-efi-amd64",
+]
 
 
 def base_packages(*extra: PackageSpec) -> list[PackageSpec]:
