@@ -68,19 +68,19 @@ def test_fetch_fills_then_reuses_cache(
 
     cold = cli(config, "fetch", str(template))
     assert cold.returncode == 0, cold.stderr
-    assert "0 from cache, 9 downloaded" in cold.stdout, cold.stdout
+    assert "0 from cache, 10 downloaded" in cold.stdout, cold.stdout
     assert (pool / "hello_1.0_amd64.deb").is_file()
     assert (pool / "chrootpkgs.dot").is_file()
 
     warm = cli(config, "fetch", str(template))
-    assert "9 from cache, 0 downloaded" in warm.stdout, warm.stdout
+    assert "10 from cache, 0 downloaded" in warm.stdout, warm.stdout
 
     deb = pool / "hello_1.0_amd64.deb"
     data = bytearray(deb.read_bytes())
     data[100] ^= 0xFF
     deb.write_bytes(bytes(data))
     repaired = cli(config, "fetch", str(template))
-    assert "8 from cache, 1 downloaded" in repaired.stdout, repaired.stdout
+    assert "9 from cache, 1 downloaded" in repaired.stdout, repaired.stdout
     assert "hello_1.0_amd64.deb: fetched again (upstream file changed)" in repaired.stdout
 
 
@@ -95,7 +95,7 @@ def test_fetch_offline_after_server_stops(
     for flags in (["--offline"], []):
         result = cli(config, "fetch", str(template), *flags)
         assert result.returncode == 0, result.stderr
-        assert "9 from cache, 0 downloaded" in result.stdout
+        assert "10 from cache, 0 downloaded" in result.stdout
 
 
 def test_cache_commands(tmp_path: Path, debian_repo_factory: DebianRepoFactory) -> None:
@@ -105,11 +105,11 @@ def test_cache_commands(tmp_path: Path, debian_repo_factory: DebianRepoFactory) 
 
     info = json.loads(cli(config, "cache", "info", "--json").stdout)
     packages = info["providers"][0]["packages"]
-    assert packages["files"] == 9
+    assert packages["files"] == 10
     assert cli(config, "cache", "info").stdout.count(PROVIDER) == 1
 
     verify = json.loads(cli(config, "cache", "verify").stdout)
-    assert verify["ok"] == 9
+    assert verify["ok"] == 10
     assert verify["mismatched"] == []
 
     dry = json.loads(cli(config, "cache", "clean", "--dry-run").stdout)
@@ -132,9 +132,9 @@ def test_fetch_progress_callback(tmp_path: Path, debian_repo_factory: DebianRepo
     events: list[tuple[str, str, int]] = []
     image = oic.ImageTemplate.from_file(template, oic.Config.load(config))
     resolution, report = image.fetch(progress=lambda *event: events.append(event))
-    assert report["downloaded_count"] == len(resolution) == 9
+    assert report["downloaded_count"] == len(resolution) == 10
     kinds = [event[0] for event in events]
     assert kinds[0] == "start"
     assert kinds[-1] == "finish"
-    assert kinds.count("file_done") == 9
+    assert kinds.count("file_done") == 10
     assert sum(n for kind, _, n in events if kind == "bytes") == resolution.download_size
