@@ -148,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="scope",
         action="store_const",
         const="workspace",
-        help="chroot environments, snapshots and image builds",
+        help="chroot environments, snapshots, image roots and image builds",
     )
     scope.add_argument(
         "--all", dest="scope", action="store_const", const="all", help="everything, metadata too"
