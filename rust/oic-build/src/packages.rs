@@ -149,7 +149,7 @@ pub fn resolve_set(
     let chosen = resolution
         .packages
         .iter()
-        .map(|candidate| candidate.package.clone())
+        .map(|candidate| (*candidate.package).clone())
         .collect();
     let outcome = outcome_of(
         checked,
@@ -257,8 +257,8 @@ fn essential_names(checked: &CheckedTemplate, universe: &Universe) -> Vec<String
             (essential.essential_field && package.essential)
                 || package
                     .priority
-                    .as_ref()
-                    .is_some_and(|p| essential.priorities.contains(p))
+                    .as_deref()
+                    .is_some_and(|p| essential.priorities.iter().any(|wanted| wanted == p))
         })
         .map(|package| package.name.clone())
         .chain(
@@ -313,17 +313,17 @@ fn resolved(chosen: &UniversePackage) -> ResolvedPackage {
     let (repository, base_url) = chosen
         .repository
         .split_once('\u{1f}')
-        .unwrap_or((&chosen.repository, ""));
+        .unwrap_or((&*chosen.repository, ""));
     let package = &chosen.package;
     ResolvedPackage {
         name: package.name.clone(),
         version: package.version.to_string(),
-        architecture: package.architecture.clone(),
+        architecture: package.architecture.to_string(),
         repository: repository.to_owned(),
         filename: package.filename.clone(),
         url: format!("{base_url}/{}", package.filename),
         size: package.size,
-        sha256: package.sha256.clone(),
+        sha256: package.sha256.to_hex(),
         installed_size: package.installed_size,
         essential: package.essential,
     }

@@ -68,8 +68,8 @@ impl Manifest {
             .map(|entry| PackageRecord {
                 name: entry.package.name.clone(),
                 version: entry.package.version.to_string(),
-                architecture: entry.package.architecture.clone(),
-                sha256: entry.package.sha256.clone(),
+                architecture: entry.package.architecture.to_string(),
+                sha256: entry.package.sha256.to_hex(),
             })
             .collect();
         records.sort_by(|a, b| a.name.cmp(&b.name));

@@ -90,7 +90,7 @@ pub fn mirror_packages(
         .packages
         .iter()
         .map(|candidate| ChrootPackage {
-            package: candidate.package.clone(),
+            package: (*candidate.package).clone(),
             deb: mirror.join(&candidate.package.filename),
         })
         .collect())

@@ -12,7 +12,7 @@ pub mod version;
 
 pub use control::{paragraphs, parse_paragraphs, ControlError, Field, Paragraph, Paragraphs};
 pub use date::{parse_date, DateError};
-pub use package::{MultiArch, Package};
+pub use package::{MultiArch, Package, Sha256Digest};
 pub use packages::{parse_package, parse_packages, read_packages, IndexError};
 pub use relation::{
     parse_relation, parse_relation_list, parse_relation_list_with, parse_relations,

@@ -1,11 +1,12 @@
 //! The `Packages` index of a repository: one control paragraph per binary package.
 
 use std::io::{ErrorKind, Read};
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
 use crate::control::{self, ControlError, Field, Paragraph};
-use crate::package::{MultiArch, Package};
+use crate::package::{MultiArch, Package, Sha256Digest};
 use crate::relation::{
     is_package_name, parse_relation_list_with, parse_relations_with, Alternatives, NameInterner,
     Relation, RelationError,
@@ -95,10 +96,15 @@ pub fn parse_packages(text: &str) -> Result<Vec<Package>, IndexError> {
 /// Reads and parses a `Packages` index from `reader` in chunks of about [`CHUNK_BYTES`], parsing
 /// a batch of chunks in parallel, so that only one batch of text is in memory at a time. Invalid
 /// UTF-8 becomes U+FFFD. Returns the packages in file order, or the first error in file order.
+///
+/// The names and versions in relations are shared across the whole index: each chunk looks them
+/// up in the texts of the batches before it, so only chunks of one batch can add the same text
+/// twice.
 pub fn read_packages(reader: impl Read) -> Result<Vec<Package>, IndexError> {
     let mut chunks = ChunkReader::new(reader);
-    let batch_len = 2 * rayon::current_num_threads();
+    let batch_len = rayon::current_num_threads();
     let mut packages = Vec::new();
+    let mut shared_names = Arc::new(NameInterner::default());
     loop {
         let mut batch = Vec::with_capacity(batch_len);
         // A read error counts after the chunks read before it, which may contain earlier errors.
@@ -113,14 +119,16 @@ pub fn read_packages(reader: impl Read) -> Result<Vec<Package>, IndexError> {
             }
         };
         let is_last = batch.len() < batch_len;
-        let results: Vec<Result<Vec<Package>, IndexError>> = batch
-            .par_iter()
-            .map(|(text, first_line)| parse_chunk(text, *first_line))
-            .collect();
-        drop(batch);
-        for result in results {
-            packages.extend(result?);
-        }
+        // Each text is dropped as soon as its chunk is parsed.
+        let (results, chunk_names): (Vec<_>, Vec<_>) = batch
+            .into_par_iter()
+            .map(|(text, first_line)| {
+                let mut names = NameInterner::with_shared(Arc::clone(&shared_names));
+                (parse_chunk_with(&text, first_line, &mut names), names)
+            })
+            .unzip();
+        NameInterner::merge_into_shared(&mut shared_names, chunk_names);
+        append_exact(&mut packages, results)?;
         if let Some(error) = read_error {
             return Err(error);
         }
@@ -129,6 +137,21 @@ pub fn read_packages(reader: impl Read) -> Result<Vec<Package>, IndexError> {
             return Ok(packages);
         }
     }
+}
+
+/// Appends the packages of parsed chunks, growing `packages` by exactly their number. Doubling the
+/// capacity would keep up to twice the final array (about 26 MB for Debian's main index) while
+/// the allocator moves it.
+fn append_exact(
+    packages: &mut Vec<Package>,
+    results: Vec<Result<Vec<Package>, IndexError>>,
+) -> Result<(), IndexError> {
+    let added = results.iter().flatten().map(Vec::len).sum();
+    packages.reserve_exact(added);
+    for result in results {
+        packages.extend(result?);
+    }
+    Ok(())
 }
 
 /// Splits the bytes of a reader into texts of whole paragraphs, each with the number of its first
@@ -210,9 +233,16 @@ fn complete_blank_line(bytes: &[u8], from: usize) -> Option<usize> {
 
 /// Parses the paragraphs of one chunk. Its relations share one copy of each name.
 fn parse_chunk(text: &str, first_line: usize) -> Result<Vec<Package>, IndexError> {
-    let mut names = NameInterner::default();
+    parse_chunk_with(text, first_line, &mut NameInterner::default())
+}
+
+fn parse_chunk_with(
+    text: &str,
+    first_line: usize,
+    names: &mut NameInterner,
+) -> Result<Vec<Package>, IndexError> {
     control::Paragraphs::starting_at_line(text, first_line)
-        .map(|paragraph| parse_package_with(&paragraph?, &mut names))
+        .map(|paragraph| parse_package_with(&paragraph?, names))
         .collect()
 }
 
@@ -290,7 +320,6 @@ enum Key {
     Depends,
     PreDepends,
     Recommends,
-    Suggests,
     Conflicts,
     Breaks,
     Provides,
@@ -321,7 +350,6 @@ fn key_of(name: &str) -> Option<Key> {
         b"depends" => Key::Depends,
         b"pre-depends" => Key::PreDepends,
         b"recommends" => Key::Recommends,
-        b"suggests" => Key::Suggests,
         b"conflicts" => Key::Conflicts,
         b"breaks" => Key::Breaks,
         b"provides" => Key::Provides,
@@ -338,7 +366,7 @@ fn key_of(name: &str) -> Option<Key> {
 /// The fields of one stanza, looked up once.
 #[derive(Default)]
 struct Stanza<'p, 'a> {
-    fields: [Option<&'p Field<'a>>; 20],
+    fields: [Option<&'p Field<'a>>; 19],
 }
 
 impl<'p, 'a> Stanza<'p, 'a> {
@@ -390,10 +418,10 @@ fn parse_package_with(
     }
     let version = builder.version()?;
     let architecture = builder.simple(Key::Architecture, "Architecture")?;
-    let mut package = Package::new(name, version, architecture);
+    let mut package = Package::with_architecture(name, version, names.intern(architecture));
 
     builder.read_flags(&mut package)?;
-    builder.read_descriptions(&mut package)?;
+    builder.read_descriptions(&mut package, names)?;
     builder.read_relations(&mut package, names)?;
     builder.read_file(&mut package)?;
     Ok(package)
@@ -481,9 +509,15 @@ impl<'a> Builder<'_, 'a> {
         Ok(())
     }
 
-    fn read_descriptions(&self, package: &mut Package) -> Result<(), IndexError> {
-        package.priority = self.optional(Key::Priority, "Priority")?.map(str::to_owned);
-        package.section = self.optional(Key::Section, "Section")?.map(str::to_owned);
+    fn read_descriptions(
+        &self,
+        package: &mut Package,
+        names: &mut NameInterner,
+    ) -> Result<(), IndexError> {
+        let priority = self.optional(Key::Priority, "Priority")?;
+        package.priority = priority.map(|value| names.intern(value));
+        let section = self.optional(Key::Section, "Section")?;
+        package.section = section.map(|value| names.intern(value));
 
         // A source package whose version differs from the binary's is written `name (version)`.
         if let Some(value) = self.optional(Key::Source, "Source")? {
@@ -492,7 +526,7 @@ impl<'a> Builder<'_, 'a> {
                 let reason = format!("`{value}` does not start with a valid package name");
                 return Err(self.invalid(Key::Source, "Source", &reason));
             }
-            package.source = Some(name.to_owned());
+            package.source = Some(names.intern(name));
         }
 
         package.installed_size = self.number(Key::InstalledSize, "Installed-Size")?;
@@ -507,7 +541,6 @@ impl<'a> Builder<'_, 'a> {
         package.depends = self.alternatives(Key::Depends, "Depends", names)?;
         package.pre_depends = self.alternatives(Key::PreDepends, "Pre-Depends", names)?;
         package.recommends = self.alternatives(Key::Recommends, "Recommends", names)?;
-        package.suggests = self.alternatives(Key::Suggests, "Suggests", names)?;
         package.conflicts = self.list(Key::Conflicts, "Conflicts", names)?;
         package.breaks = self.list(Key::Breaks, "Breaks", names)?;
         package.provides = self.list(Key::Provides, "Provides", names)?;
@@ -570,11 +603,11 @@ impl<'a> Builder<'_, 'a> {
         };
 
         let sha256 = self.simple(Key::Sha256, "SHA256")?;
-        if sha256.len() != 64 || !sha256.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+        let Some(digest) = Sha256Digest::from_hex(sha256) else {
             let reason = format!("`{sha256}` is not 64 hexadecimal digits");
             return Err(self.invalid(Key::Sha256, "SHA256", &reason));
-        }
-        package.sha256 = sha256.to_ascii_lowercase();
+        };
+        package.sha256 = digest;
         Ok(())
     }
 }
@@ -607,7 +640,7 @@ mod tests {
         assert_eq!(package.architecture, "amd64");
         assert_eq!(package.filename, "pool/main/hello_1.0-1_amd64.deb");
         assert_eq!(package.size, 1234);
-        assert_eq!(package.sha256, SHA);
+        assert_eq!(package.sha256.to_hex(), SHA);
         assert_eq!(package.multi_arch, MultiArch::No);
         assert!(!package.essential);
         assert_eq!(package.source, None);
@@ -633,7 +666,6 @@ mod tests {
         assert_eq!(package.depends[1].len(), 2);
         assert_eq!(package.pre_depends[0][0].name, "dpkg");
         assert_eq!(package.recommends[0][0].name, "rr");
-        assert_eq!(package.suggests.len(), 2);
         assert_eq!(package.conflicts[0].name, "cc");
         assert_eq!(package.breaks[0].name, "kk");
         assert_eq!(
@@ -678,7 +710,7 @@ mod tests {
         );
         let package = parse_one(&text);
         assert_eq!(package.name, "p1");
-        assert_eq!(package.sha256, SHA);
+        assert_eq!(package.sha256.to_hex(), SHA);
     }
 
     #[test]
@@ -708,7 +740,7 @@ mod tests {
         let packages = parse_packages(&text).unwrap();
         assert_eq!(packages.len(), 2);
         assert_eq!(packages[0].depends.len(), 2);
-        assert_eq!(packages[1].sha256, SHA);
+        assert_eq!(packages[1].sha256.to_hex(), SHA);
     }
 
     #[test]

@@ -56,6 +56,12 @@ impl fmt::Display for Name {
     }
 }
 
+impl serde::Serialize for Name {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
 impl fmt::Debug for Name {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&*self.0, f)
@@ -105,12 +111,43 @@ impl PartialEq<Name> for String {
 pub struct NameInterner {
     names: HashSet<Name>,
     versions: HashSet<Arc<str>>,
+    /// Texts that parsers on other threads share, looked up before this interner's own. It is
+    /// read-only while any interner refers to it.
+    shared: Option<Arc<NameInterner>>,
 }
 
 impl NameInterner {
+    /// Creates an interner that takes the texts of `shared` before adding its own.
+    pub(crate) fn with_shared(shared: Arc<NameInterner>) -> Self {
+        Self {
+            shared: Some(shared),
+            ..Self::default()
+        }
+    }
+
+    /// Moves the texts that `interners` added into `shared`, which they all refer to. Where two
+    /// of them added the same text, the copy of the first is kept for later lookups.
+    pub(crate) fn merge_into_shared(shared: &mut Arc<NameInterner>, interners: Vec<NameInterner>) {
+        let mut added = Vec::with_capacity(interners.len());
+        for mut interner in interners {
+            interner.shared = None;
+            added.push((interner.names, interner.versions));
+        }
+        let target = Arc::get_mut(shared).expect("no other interner refers to the shared one");
+        // `extend` keeps an element that the set contains already.
+        for (names, versions) in added {
+            target.names.extend(names);
+            target.versions.extend(versions);
+        }
+    }
+
     /// Returns the shared copy of `name`, adding it on first use.
     pub fn intern(&mut self, name: &str) -> Name {
-        if let Some(known) = self.names.get(name) {
+        let shared = self
+            .shared
+            .as_deref()
+            .and_then(|shared| shared.names.get(name));
+        if let Some(known) = shared.or_else(|| self.names.get(name)) {
             return known.clone();
         }
         let added = Name::new(name);
@@ -120,7 +157,11 @@ impl NameInterner {
 
     /// Returns the shared copy of the version text `version`, adding it on first use.
     fn intern_version(&mut self, version: &str) -> Arc<str> {
-        if let Some(known) = self.versions.get(version) {
+        let shared = self
+            .shared
+            .as_deref()
+            .and_then(|shared| shared.versions.get(version));
+        if let Some(known) = shared.or_else(|| self.versions.get(version)) {
             return Arc::clone(known);
         }
         let added: Arc<str> = Arc::from(version);
@@ -190,7 +231,7 @@ pub enum ArchQualifier {
     None,
     Any,
     Native,
-    Named(String),
+    Named(Name),
 }
 
 /// One relation: a package name with an optional qualifier, constraint and architecture list.
@@ -328,7 +369,7 @@ fn parse_relation_with(text: &str, names: &mut NameInterner) -> Result<Relation,
     let (name, arch) = match qualified.split_once(':') {
         Some((name, "any")) => (name, ArchQualifier::Any),
         Some((name, "native")) => (name, ArchQualifier::Native),
-        Some((name, arch)) if !arch.is_empty() => (name, ArchQualifier::Named(arch.to_owned())),
+        Some((name, arch)) if !arch.is_empty() => (name, ArchQualifier::Named(Name::new(arch))),
         Some(_) => return Err(syntax("the architecture after `:` is empty")),
         None => (qualified, ArchQualifier::None),
     };

@@ -24,7 +24,7 @@ fn bookworm_packages_parse() {
             "{}",
             package.name
         );
-        assert_eq!(package.sha256.len(), 64, "{}", package.name);
+        assert_eq!(package.sha256.to_hex().len(), 64, "{}", package.name);
         assert!(package.size > 0, "{}", package.name);
     }
 

@@ -256,7 +256,7 @@ fn spdx_id_sanitizing() {
 #[test]
 fn spdx_ids_stay_unique() {
     let mut i386 = package("libc6", &[]);
-    i386.architecture = "i386".to_owned();
+    i386.architecture = "i386".into();
     let packages = [
         package("a+b", &[]),
         package("a-b", &[]),
@@ -282,9 +282,9 @@ fn spdx_ids_stay_unique() {
 #[test]
 fn depends_on_prefers_same_architecture() {
     let mut i386 = package("libc6", &[]);
-    i386.architecture = "i386".to_owned();
+    i386.architecture = "i386".into();
     let mut app = package("app", &["libc6"]);
-    app.architecture = "i386".to_owned();
+    app.architecture = "i386".into();
     let packages = [app, package("libc6", &[]), i386];
 
     let document = spdx_document(&packages, &info());
@@ -338,7 +338,7 @@ fn namespace_changes_with_content() {
 fn package_fields() {
     let mut zlib = package("zlib1g", &[]);
     zlib.homepage = Some("https://zlib.net/".to_owned());
-    zlib.source = Some("zlib".to_owned());
+    zlib.source = Some("zlib".into());
     let mut bad_homepage = package("bad", &[]);
     bad_homepage.homepage = Some("zlib.net".to_owned());
     bad_homepage.maintainer = None;

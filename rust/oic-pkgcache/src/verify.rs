@@ -47,7 +47,7 @@ impl VerifyIndex {
         let mut index = Self::new();
         for package in metadata.iter().flat_map(|repository| &repository.packages) {
             let file_name = package.filename.rsplit('/').next().unwrap_or_default();
-            index.insert(file_name, package.size, &package.sha256);
+            index.insert(file_name, package.size, &package.sha256.to_hex());
         }
         index
     }

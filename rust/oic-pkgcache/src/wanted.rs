@@ -54,10 +54,10 @@ pub fn wanted_files<S: std::hash::BuildHasher>(
         .iter()
         .map(|candidate| {
             let package = &candidate.package;
-            let base = base_urls.get(&candidate.repository).ok_or_else(|| {
+            let base = base_urls.get(&*candidate.repository).ok_or_else(|| {
                 PkgCacheError::UnknownRepository {
                     package: candidate.label(),
-                    repository: candidate.repository.clone(),
+                    repository: candidate.repository.to_string(),
                 }
             })?;
             let file_name = package
@@ -70,8 +70,8 @@ pub fn wanted_files<S: std::hash::BuildHasher>(
                 file_name,
                 url: join_url(base, &package.filename),
                 size: package.size,
-                sha256: package.sha256.to_ascii_lowercase(),
-                repository: candidate.repository.clone(),
+                sha256: package.sha256.to_hex(),
+                repository: candidate.repository.to_string(),
             };
             wanted.check()?;
             Ok(wanted)
@@ -97,7 +97,7 @@ mod tests {
         let mut package = Package::new(name, Version::parse("1.0-1").unwrap(), "amd64");
         package.filename = format!("pool/main/{name}/{name}_1.0-1_amd64.deb");
         package.size = 10;
-        package.sha256 = "AB".repeat(32);
+        package.sha256 = oic_deb::Sha256Digest::from_hex(&"AB".repeat(32)).unwrap();
         UniversePackage::new(package, "main-repo", 500)
     }
 

@@ -211,14 +211,11 @@ impl Explainer<'_, '_> {
             .iter()
             .any(|&index| universe.satisfies_directly(&universe.get(index).package, relation));
         direct
-            || universe
-                .providers_of(&relation.name)
-                .iter()
-                .any(|provider| {
-                    universe.versions_of(provider).iter().any(|&index| {
-                        universe.satisfies_by_provides(&universe.get(index).package, relation)
-                    })
+            || universe.providers_of(&relation.name).any(|provider| {
+                universe.versions_of(provider).iter().any(|&index| {
+                    universe.satisfies_by_provides(&universe.get(index).package, relation)
                 })
+            })
     }
 
     /// Says what the universe offers for a relation that nothing satisfies.
@@ -231,7 +228,6 @@ impl Explainer<'_, '_> {
             .collect();
         let providers: Vec<String> = universe
             .providers_of(&relation.name)
-            .iter()
             .flat_map(|name| universe.versions_of(name))
             .map(|&index| universe.get(index).label())
             .collect();

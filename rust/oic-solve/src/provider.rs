@@ -119,7 +119,7 @@ impl<'u> DebProvider<'u> {
         for relation in &applicable {
             sets.push(tables.intern_set(&relation.name, relation, SetKind::Direct));
             for provider in self.universe.providers_of(&relation.name) {
-                if *provider != relation.name {
+                if provider != relation.name {
                     sets.push(tables.intern_set(provider, relation, SetKind::Provided));
                 }
             }
@@ -146,12 +146,7 @@ impl<'u> DebProvider<'u> {
         if !self.universe.versions_of(&relation.name).is_empty() {
             names.push(&relation.name);
         }
-        names.extend(
-            self.universe
-                .providers_of(&relation.name)
-                .iter()
-                .map(String::as_str),
-        );
+        names.extend(self.universe.providers_of(&relation.name));
         let mut tables = self.tables.borrow_mut();
         let mut sets: Vec<VersionSetId> = names
             .into_iter()

@@ -173,7 +173,7 @@ fn satisfier(
             }
         }
         for provider in universe.providers_of(&relation.name) {
-            if let Some(&to) = position.get(provider.as_str()) {
+            if let Some(&to) = position.get(provider) {
                 if universe.satisfies_by_provides(&packages[to].package, relation) {
                     return Some((to, Some(relation.name.to_string())));
                 }

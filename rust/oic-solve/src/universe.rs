@@ -1,7 +1,7 @@
 //! The packages the solver may choose from, indexed by name and by provided name.
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
+use std::sync::Arc;
 
 use oic_deb::relation::ArchQualifier;
 use oic_deb::{MultiArch, Name, Package, Relation};
@@ -13,27 +13,33 @@ const MOVE_BLOCK: usize = 4096;
 /// A package of a repository index together with where it comes from.
 #[derive(Debug, Clone)]
 pub struct UniversePackage {
-    pub package: Package,
-    /// The id of the repository whose index lists the package.
-    pub repository: String,
+    /// The package, boxed so that moving an index into the universe copies a pointer per package
+    /// instead of the whole value.
+    pub package: Box<Package>,
+    /// The id of the repository whose index lists the package, shared by all its packages.
+    pub repository: Arc<str>,
     /// The apt pin priority of that repository. A negative priority means never install.
     pub pin_priority: i32,
 }
 
 impl UniversePackage {
     pub fn new(package: Package, repository: &str, pin_priority: i32) -> Self {
+        Self::with_shared_id(package, Arc::from(repository), pin_priority)
+    }
+
+    fn with_shared_id(package: Package, repository: Arc<str>, pin_priority: i32) -> Self {
         Self {
-            package,
-            repository: repository.to_owned(),
+            package: Box::new(package),
+            repository,
             pin_priority,
         }
     }
 
     /// Moves the packages of one repository index to the end of `target`, in index order.
     ///
-    /// The packages are moved from the end of `packages`, whose buffer shrinks every
-    /// [`MOVE_BLOCK`] packages, so the full old and new arrays (about 30 MB each for Debian's
-    /// main index) never take memory at the same time.
+    /// The packages are moved from the end of `packages` into boxes, and the buffer of
+    /// `packages` shrinks every [`MOVE_BLOCK`] packages. The memory of the whole array (about
+    /// 26 MB for Debian's main index) is therefore not needed twice.
     pub fn extend_from_index(
         target: &mut Vec<UniversePackage>,
         mut packages: Vec<Package>,
@@ -41,9 +47,11 @@ impl UniversePackage {
         pin_priority: i32,
     ) {
         let start = target.len();
+        let repository: Arc<str> = Arc::from(repository);
         target.reserve_exact(packages.len());
         while let Some(package) = packages.pop() {
-            target.push(Self::new(package, repository, pin_priority));
+            let shared_id = Arc::clone(&repository);
+            target.push(Self::with_shared_id(package, shared_id, pin_priority));
             if packages.len() % MOVE_BLOCK == 0 {
                 packages.shrink_to_fit();
             }
@@ -69,8 +77,10 @@ pub struct Universe {
     /// versions of one name are a contiguous slice. A sorted array takes a fraction of the memory
     /// of a map with a key and a vector per name.
     by_name: Vec<usize>,
-    /// Names of the packages that provide each name, in preference order.
-    providers: HashMap<Name, Vec<String>>,
+    /// Pairs of a provided name and the index of one package that provides it, one pair per
+    /// name of a providing package. Sorted by provided name and then in the order the solver tries
+    /// the providers. Like `by_name`, it replaces a map with a vector of names per key.
+    providers: Vec<(Name, usize)>,
 }
 
 impl Universe {
@@ -107,26 +117,27 @@ impl Universe {
             packages,
             native_arch: native_arch.to_owned(),
             by_name,
-            providers: HashMap::new(),
+            providers: Vec::new(),
         };
         universe.providers = universe.index_providers();
         universe
     }
 
-    fn index_providers(&self) -> HashMap<Name, Vec<String>> {
-        let mut providers: HashMap<Name, Vec<String>> = HashMap::new();
-        for candidate in &self.packages {
+    fn index_providers(&self) -> Vec<(Name, usize)> {
+        let mut providers: Vec<(Name, usize)> = Vec::new();
+        for (index, candidate) in self.packages.iter().enumerate() {
             for provided in &candidate.package.provides {
-                let names = providers.entry(provided.name.clone()).or_default();
-                if !names.contains(&candidate.package.name) {
-                    names.push(candidate.package.name.clone());
-                }
+                providers.push((provided.name.clone(), index));
             }
         }
-        for names in providers.values_mut() {
-            names.sort_by(|a, b| self.compare_providers(a, b));
-            names.shrink_to_fit();
-        }
+        let name = |index: usize| self.packages[index].package.name.as_str();
+        providers.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| name(a.1).cmp(name(b.1))));
+        providers.dedup_by(|a, b| a.0 == b.0 && name(a.1) == name(b.1));
+        providers.sort_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then_with(|| self.compare_providers(name(a.1), name(b.1)))
+        });
+        providers.shrink_to_fit();
         providers
     }
 
@@ -171,9 +182,20 @@ impl Universe {
         &self.by_name[start..start + length]
     }
 
-    /// Names of the packages whose `Provides` lists `name`, in the order the solver tries them.
-    pub fn providers_of(&self, name: &str) -> &[String] {
-        self.providers.get(name).map_or(&[], Vec::as_slice)
+    /// Names of the packages whose `Provides` lists `name`, each once, in the order the solver
+    /// tries them.
+    pub fn providers_of<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a str> + 'a {
+        self.provider_entries(name)
+            .iter()
+            .map(|&(_, index)| self.packages[index].package.name.as_str())
+    }
+
+    fn provider_entries(&self, name: &str) -> &[(Name, usize)] {
+        let start = self
+            .providers
+            .partition_point(|(provided, _)| provided.as_str() < name);
+        let rest = &self.providers[start..];
+        &rest[..rest.partition_point(|(provided, _)| provided.as_str() == name)]
     }
 
     /// Names of the real packages, each once, in byte order.
@@ -189,7 +211,7 @@ impl Universe {
 
     /// Tells whether any real package or provider answers to `name`.
     pub fn knows(&self, name: &str) -> bool {
-        !self.versions_of(name).is_empty() || self.providers.contains_key(name)
+        !self.versions_of(name).is_empty() || !self.provider_entries(name).is_empty()
     }
 
     /// Tells whether the package itself (not a `Provides` entry) satisfies `relation`.

@@ -19,7 +19,7 @@ impl Stanza {
     }
 
     fn arch(mut self, arch: &str) -> Self {
-        arch.clone_into(&mut self.0.architecture);
+        self.0.architecture = arch.into();
         self
     }
 
@@ -163,7 +163,7 @@ fn local_pin_beats_newer_base() {
     let resolution = solve(&universe, &request(&["foo"])).unwrap();
     let foo = resolution.get("foo").unwrap();
     assert_eq!(foo.package.version.to_string(), "1.0");
-    assert_eq!(foo.repository, "local");
+    assert_eq!(&*foo.repository, "local");
 }
 
 #[test]
