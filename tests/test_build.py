@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,7 +57,16 @@ line two $(uname -m)
 EOF
 echo "home=$HOME host=${OIC_HOST_ONLY:-unset}" > /etc/oic-expanded
 systemctl enable oic-marker.service
+# The build writes /etc/fstab after the scripts: it must replace this link, not follow it to
+# a file of the build host.
+ln -sf /tmp/oic-build-test-canary /etc/fstab
 """
+
+# Host paths that symlinks inside the image name: /etc/localtime points to this file, and
+# /var/run to /run. Files the build copies to those names must stay inside the image.
+HOST_ZONEINFO = Path("/usr/share/zoneinfo/Etc/UTC")
+HOST_RUN_ESCAPE = Path("/run/oic-build-test-escape")
+CANARY = Path("/tmp/oic-build-test-canary")
 
 
 @dataclass(frozen=True)
@@ -93,7 +102,9 @@ class BuildEnv:
 
 
 @pytest.fixture(scope="module")
-def build_env(tmp_path_factory: pytest.TempPathFactory, debian_mirror: DebianMirror) -> BuildEnv:
+def build_env(
+    tmp_path_factory: pytest.TempPathFactory, debian_mirror: DebianMirror
+) -> Iterator[BuildEnv]:
     root = tmp_path_factory.mktemp("build")
     config = root / "config.yml"
     config.write_text(
@@ -109,7 +120,10 @@ def build_env(tmp_path_factory: pytest.TempPathFactory, debian_mirror: DebianMir
     )
     (root / "files").mkdir()
     (root / "files" / "oic-marker.service").write_text(MARKER_UNIT, encoding="utf-8")
-    return BuildEnv(root=root, config=config)
+    yield BuildEnv(root=root, config=config)
+    # Image roots and disks take gigabytes; the console logs of failed tests stay elsewhere.
+    if not leftovers(root):
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def image_template(
@@ -148,6 +162,8 @@ disk:
         shell: /bin/bash}}
   additionalFiles:
     - {{local: files/oic-marker.service, final: /etc/systemd/system/oic-marker.service}}
+    - {{local: files/oic-marker.service, final: /etc/localtime}}
+    - {{local: files/oic-marker.service, final: /var/run/oic-build-test-escape}}
   configurations:
     - cmd: {configuration}
 """
@@ -199,6 +215,8 @@ def boot_and_check(
         assert run(vm, "cat /etc/oic-expanded") == "home=/root host=unset"
         assert run(vm, "findmnt -n -o FSTYPE /") == "ext4"
         assert run(vm, "findmnt -n -o FSTYPE /boot/efi") == "vfat"
+        assert run(vm, "test -L /etc/fstab || echo file") == "file"
+        assert run(vm, "cat /etc/localtime") == MARKER_UNIT.rstrip("\n")
         assert run(vm, "test -s /etc/machine-id && echo set") == "set"
         assert run(vm, "systemctl is-active ssh.service") == "active"
         assert run(vm, "ls /etc/ssh/ssh_host_ed25519_key") == "/etc/ssh/ssh_host_ed25519_key"
@@ -216,8 +234,14 @@ def test_grub_image_boots_and_warm_rebuild_reuses_caches(
     template = build_env.template("grub", image_template("grub"))
     monkeypatch.setenv("OIC_HOST_ONLY", "from-the-host")
 
+    zoneinfo = HOST_ZONEINFO.read_bytes()
+    CANARY.write_text("untouched", encoding="utf-8")
     cold = report_of(build_env.build(template))
     assert caches_of(cold)["image root"] == "miss"
+    assert HOST_ZONEINFO.read_bytes() == zoneinfo
+    assert not HOST_RUN_ESCAPE.exists()
+    assert CANARY.read_text(encoding="utf-8") == "untouched"
+    CANARY.unlink()
     stages = [entry["stage"] for entry in cold["stages"]]  # type: ignore[attr-defined]
     assert stages == [
         "load template",

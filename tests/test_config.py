@@ -254,6 +254,17 @@ def test_cli_reports_bad_config_without_traceback(isolated: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_cli_reports_unwritable_log_file(isolated: Path) -> None:
+    missing = isolated / "no-such-folder" / "oic.log"
+    config = isolated / "os-image-composer.yml"
+    config.write_text(f"logging:\n  file: {missing}\n", encoding="utf-8")
+    result = run_cli("config", "show", cwd=isolated, home=isolated / "home")
+    assert result.returncode == 1
+    assert f"cannot open the log file {missing}" in result.stderr
+    assert "fix logging.file" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_template_error_carries_issues(isolated: Path) -> None:
     data = {
         "target": {"os": "debian", "dist": "debian12", "arch": "x86_64", "imageType": "raw"},

@@ -221,7 +221,14 @@ def _configure_logging(config: Config) -> None:
     handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
     logger.addHandler(handler)
     if config.log_file is not None:
-        file_handler = logging.FileHandler(config.log_file, encoding="utf-8")
+        try:
+            file_handler = logging.FileHandler(config.log_file, encoding="utf-8")
+        except OSError as error:
+            message = (
+                f"cannot open the log file {config.log_file} ({error.strerror}): "
+                "fix logging.file in the configuration or pass another --config"
+            )
+            raise ConfigError(message) from error
         file_handler.setFormatter(
             logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s")
         )

@@ -130,7 +130,7 @@ pub fn build_file(
     injected_failure("init provider")?;
 
     stages.start("validate");
-    check_build_host(&layout)?;
+    check_build_host(&layout, &checked)?;
     let settings = root_settings(&checked)?;
     let bootloader = bootloader_settings(&checked)?;
     injected_failure("validate")?;
@@ -381,12 +381,26 @@ impl BuildLayout {
 }
 
 /// Fails before any download when the process cannot mount or chroot.
-fn check_build_host(layout: &BuildLayout) -> Result<(), BuildError> {
+fn check_build_host(layout: &BuildLayout, checked: &CheckedTemplate) -> Result<(), BuildError> {
     if !nix::unistd::geteuid().is_root() {
         return Err(BuildError::NotRoot);
     }
-    fs_err::create_dir_all(layout.provider_dir.join("imagebuild"))?;
-    Ok(())
+    let folder = layout.provider_dir.join("imagebuild");
+    fs_err::create_dir_all(&folder)?;
+    check_disk_file_size(&folder, checked.layout.size)
+}
+
+/// Fails when the work folder's file system cannot hold a (sparse) file of the disk's size,
+/// such as a 64 TiB disk on ext4, whose files end at 16 TiB.
+fn check_disk_file_size(folder: &Path, size: u64) -> Result<(), BuildError> {
+    let probe = folder.join(format!(".size-probe-{}", std::process::id()));
+    let result = fs_err::File::create(&probe).and_then(|file| file.set_len(size));
+    let _ = fs_err::remove_file(&probe);
+    result.map_err(|error| BuildError::DiskTooLarge {
+        size,
+        folder: folder.to_path_buf(),
+        message: error.to_string(),
+    })
 }
 
 fn text(value: Option<&oic_config::read::Spanned<String>>) -> Option<String> {

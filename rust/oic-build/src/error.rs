@@ -55,6 +55,16 @@ pub enum BuildError {
         size: u64,
     },
 
+    #[error(
+        "disk.size {size} bytes cannot be a file in `{folder}`: {message}; choose a smaller \
+         disk.size or a work_dir on a file system that allows larger files"
+    )]
+    DiskTooLarge {
+        size: u64,
+        folder: std::path::PathBuf,
+        message: String,
+    },
+
     #[error("Failure injected by OIC_TEST_FAIL_STAGE in stage `{stage}`")]
     Injected { stage: String },
 

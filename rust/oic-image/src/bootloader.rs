@@ -3,13 +3,14 @@
 //! set, found through dpkg's file list of that package, with the template's command line.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use oic_chroot::dpkg::chroot_command;
 use serde::Serialize;
 
 use crate::disk::DiskPlan;
 use crate::error::ImageError;
+use crate::paths;
 
 /// The bootloader section of the template, checked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -49,7 +50,7 @@ impl Kernel {
 /// names start with `linux-image-`), from their dpkg file lists in `root`. More than one
 /// kernel is an error, because the template's kernel section must name one.
 pub fn find_kernel(root: &Path, candidates: &[String]) -> Result<Kernel, ImageError> {
-    let info = root.join("var/lib/dpkg/info");
+    let info = paths::resolve(root, Path::new("var/lib/dpkg/info"))?;
     let mut kernels = Vec::new();
     for package in candidates {
         let list = [
@@ -184,7 +185,7 @@ fn install_grub(
     cmdline: &str,
 ) -> Result<(), ImageError> {
     let (binary, target, _) = efi_names(&settings.arch)?;
-    let modules = root.join("usr/lib/grub").join(target);
+    let modules = paths::resolve(root, &Path::new("usr/lib/grub").join(target))?;
     if !modules.is_dir() {
         return Err(ImageError::Unsupported {
             message: format!(
@@ -202,39 +203,30 @@ fn install_grub(
         "/boot/grub"
     };
 
-    let grub_dir = root.join("boot/grub");
-    fs_err::create_dir_all(&grub_dir)?;
-    copy_tree(&modules, &grub_dir.join(target))?;
-    fs_err::write(
-        grub_dir.join("grub.cfg"),
-        grub_config(boot, settings, kernel, cmdline, prefix),
-    )?;
+    copy_modules(root, &modules, &format!("boot/grub/{target}"))?;
+    let config = grub_config(boot, settings, kernel, cmdline, prefix);
+    paths::write_file(root, "boot/grub/grub.cfg", config.as_bytes(), 0o644)?;
     write_grub_defaults(root, &settings.cmdline)?;
 
-    let early = root.join("tmp/oic-grub-early.cfg");
-    fs_err::write(
-        &early,
-        format!(
-            "search --no-floppy --fs-uuid --set=root {uuid}\nset prefix=($root){prefix}\n\
-             configfile $prefix/grub.cfg\n",
-            uuid = boot.fs_uuid
-        ),
-    )?;
+    let early = format!(
+        "search --no-floppy --fs-uuid --set=root {uuid}\nset prefix=($root){prefix}\n\
+         configfile $prefix/grub.cfg\n",
+        uuid = boot.fs_uuid
+    );
+    let early_path = paths::write_file(root, "tmp/oic-grub-early.cfg", early.as_bytes(), 0o644)?;
     let output = "/tmp/oic-grub.efi";
     let mut command = chroot_command(root, "grub-mkimage");
     command.args(["--format", target, "--output", output, "--prefix", prefix]);
     command.args(["--config", "/tmp/oic-grub-early.cfg"]);
     command.args(GRUB_MODULES);
     let result = oic_chroot::command::run(&mut command);
-    let _ = fs_err::remove_file(&early);
+    let _ = fs_err::remove_file(&early_path);
     result?;
 
-    let efi_boot = esp.join("EFI/BOOT");
-    fs_err::create_dir_all(&efi_boot)?;
-    fs_err::rename(
-        root.join(output.trim_start_matches('/')),
-        efi_boot.join(binary),
-    )?;
+    let built = paths::resolve(root, Path::new(output))?;
+    let binary_bytes = fs_err::read(&built)?;
+    fs_err::remove_file(&built)?;
+    paths::write_file(esp, &format!("EFI/BOOT/{binary}"), &binary_bytes, 0o644)?;
     tracing::info!(kernel = %kernel.release, "installed GRUB");
     Ok(())
 }
@@ -274,14 +266,15 @@ fn grub_config(
 
 /// Keeps the command line for `update-grub` in the booted system.
 fn write_grub_defaults(root: &Path, cmdline: &str) -> Result<(), ImageError> {
-    let dir = root.join("etc/default/grub.d");
-    fs_err::create_dir_all(&dir)?;
-    fs_err::write(
-        dir.join("50-os-image-composer.cfg"),
-        format!(
-            "# Written by os-image-composer.\nGRUB_CMDLINE_LINUX=\"{}\"\n",
-            cmdline.replace('"', "\\\"")
-        ),
+    let text = format!(
+        "# Written by os-image-composer.\nGRUB_CMDLINE_LINUX=\"{}\"\n",
+        cmdline.replace('"', "\\\"")
+    );
+    paths::write_file(
+        root,
+        "etc/default/grub.d/50-os-image-composer.cfg",
+        text.as_bytes(),
+        0o644,
     )?;
     Ok(())
 }
@@ -294,7 +287,8 @@ fn install_systemd_boot(
     cmdline: &str,
 ) -> Result<(), ImageError> {
     let (binary, _, suffix) = efi_names(&settings.arch)?;
-    let source = root.join(format!("usr/lib/systemd/boot/efi/systemd-boot{suffix}.efi"));
+    let relative = format!("usr/lib/systemd/boot/efi/systemd-boot{suffix}.efi");
+    let source = paths::resolve(root, Path::new(&relative))?;
     if !source.is_file() {
         return Err(ImageError::Unsupported {
             message: format!(
@@ -303,57 +297,63 @@ fn install_systemd_boot(
             ),
         });
     }
-    for target in [
-        esp.join("EFI/BOOT").join(binary),
-        esp.join(format!("EFI/systemd/systemd-boot{suffix}.efi")),
-    ] {
-        fs_err::create_dir_all(target.parent().unwrap_or(esp))?;
-        fs_err::copy(&source, &target)?;
-    }
+    let loader = fs_err::read(&source)?;
+    paths::write_file(esp, &format!("EFI/BOOT/{binary}"), &loader, 0o644)?;
+    paths::write_file(
+        esp,
+        &format!("EFI/systemd/systemd-boot{suffix}.efi"),
+        &loader,
+        0o644,
+    )?;
 
     let token = &settings.entry_name;
-    let kernel_dir = esp.join(token).join(&kernel.release);
-    fs_err::create_dir_all(&kernel_dir)?;
-    fs_err::copy(
-        root.join("boot").join(kernel.image()),
-        kernel_dir.join("linux"),
-    )?;
-    fs_err::copy(
-        root.join("boot").join(kernel.initrd()),
-        kernel_dir.join("initrd"),
-    )?;
+    let release = &kernel.release;
+    let image = fs_err::read(paths::resolve(
+        root,
+        &Path::new("boot").join(kernel.image()),
+    )?)?;
+    let initrd = fs_err::read(paths::resolve(
+        root,
+        &Path::new("boot").join(kernel.initrd()),
+    )?)?;
+    paths::write_file(esp, &format!("{token}/{release}/linux"), &image, 0o644)?;
+    paths::write_file(esp, &format!("{token}/{release}/initrd"), &initrd, 0o644)?;
 
-    let entries = esp.join("loader/entries");
-    fs_err::create_dir_all(&entries)?;
-    let entry = format!("{token}-{}.conf", kernel.release);
-    fs_err::write(
-        entries.join(&entry),
-        format!(
-            "title {token}\nversion {release}\nlinux /{token}/{release}/linux\n\
-             initrd /{token}/{release}/initrd\noptions {cmdline}\n",
-            release = kernel.release
-        ),
+    let entry = format!("{token}-{release}.conf");
+    let entry_text = format!(
+        "title {token}\nversion {release}\nlinux /{token}/{release}/linux\n\
+         initrd /{token}/{release}/initrd\noptions {cmdline}\n"
+    );
+    paths::write_file(
+        esp,
+        &format!("loader/entries/{entry}"),
+        entry_text.as_bytes(),
+        0o644,
     )?;
-    fs_err::write(
-        esp.join("loader/loader.conf"),
-        format!("default {entry}\ntimeout 1\nconsole-mode keep\n"),
+    let loader_conf = format!("default {entry}\ntimeout 1\nconsole-mode keep\n");
+    paths::write_file(esp, "loader/loader.conf", loader_conf.as_bytes(), 0o644)?;
+    paths::write_file(
+        root,
+        "etc/kernel/entry-token",
+        format!("{token}\n").as_bytes(),
+        0o644,
     )?;
-    let kernel_etc = root.join("etc/kernel");
-    fs_err::create_dir_all(&kernel_etc)?;
-    fs_err::write(kernel_etc.join("entry-token"), format!("{token}\n"))?;
     tracing::info!(kernel = %kernel.release, "installed systemd-boot");
     Ok(())
 }
 
-/// Copies the regular files of `source` into `target` (created when missing).
-fn copy_tree(source: &Path, target: &Path) -> Result<(), ImageError> {
-    fs_err::create_dir_all(target)?;
-    for entry in fs_err::read_dir(source)? {
+/// Copies the regular files of the folder `modules` to `target` inside the image, as
+/// grub-install does, so that `insmod` works in the booted system.
+fn copy_modules(root: &Path, modules: &Path, target: &str) -> Result<(), ImageError> {
+    for entry in fs_err::read_dir(modules)? {
         let entry = entry?;
-        let path: PathBuf = entry.path();
-        if entry.file_type()?.is_file() {
-            fs_err::copy(&path, target.join(entry.file_name()))?;
+        if !entry.file_type()?.is_file() {
+            continue;
         }
+        let bytes = fs_err::read(entry.path())?;
+        let name = entry.file_name();
+        let relative = format!("{target}/{}", name.to_string_lossy());
+        paths::write_file(root, &relative, &bytes, 0o644)?;
     }
     Ok(())
 }

@@ -2,13 +2,13 @@
 //! scripts, SSH host keys and machine-id. Every command runs inside the root through chroot(8)
 //! while the caller holds the root's mounts.
 
-use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
 use oic_chroot::dpkg::chroot_command;
 use serde::Serialize;
 
 use crate::error::ImageError;
+use crate::paths;
 
 /// One user account of the image.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -74,11 +74,8 @@ pub fn configure(root: &Path, settings: &RootSettings) -> Result<(), ImageError>
 /// own: the machine-id becomes empty (systemd fills it on first boot) and SSH host keys are
 /// removed, with `ssh-keygen -A` run before the SSH server starts.
 pub fn clear_identity(root: &Path) -> Result<(), ImageError> {
-    let etc = root.join("etc");
-    if etc.is_dir() {
-        fs_err::write(etc.join("machine-id"), "")?;
-    }
-    let dbus_id = root.join("var/lib/dbus/machine-id");
+    paths::write_file(root, "etc/machine-id", b"", 0o444)?;
+    let dbus_id = paths::resolve(root, Path::new("var/lib/dbus"))?.join("machine-id");
     if fs_err::symlink_metadata(&dbus_id).is_ok() {
         fs_err::remove_file(&dbus_id)?;
         fs_err::os::unix::fs::symlink("/etc/machine-id", &dbus_id)?;
@@ -86,26 +83,31 @@ pub fn clear_identity(root: &Path) -> Result<(), ImageError> {
 
     remove_ssh_host_keys(root)?;
     for leftover in ["etc/resolv.conf.oic", "var/cache/oic-chroot"] {
-        oic_chroot::mountinfo::remove_tree(&root.join(leftover))?;
+        oic_chroot::mountinfo::remove_tree(&paths::resolve(root, Path::new(leftover))?)?;
     }
     Ok(())
 }
 
 fn write_hostname(root: &Path, hostname: &str) -> Result<(), ImageError> {
-    fs_err::write(root.join("etc/hostname"), format!("{hostname}\n"))?;
+    paths::write_file(
+        root,
+        "etc/hostname",
+        format!("{hostname}\n").as_bytes(),
+        0o644,
+    )?;
     let hosts = format!(
         "127.0.0.1\tlocalhost\n127.0.1.1\t{hostname}\n\n\
          ::1\tlocalhost ip6-localhost ip6-loopback\nff02::1\tip6-allnodes\n\
          ff02::2\tip6-allrouters\n"
     );
-    fs_err::write(root.join("etc/hosts"), hosts)?;
+    paths::write_file(root, "etc/hosts", hosts.as_bytes(), 0o644)?;
     Ok(())
 }
 
 /// Creates the user with `useradd`, or changes an existing one (such as `root`) with `usermod`,
 /// then sets the password and writes the sudoers entry.
 fn add_user(root: &Path, user: &UserSettings) -> Result<(), ImageError> {
-    let passwd = fs_err::read_to_string(root.join("etc/passwd"))?;
+    let passwd = fs_err::read_to_string(paths::resolve(root, Path::new("etc/passwd"))?)?;
     let exists = passwd
         .lines()
         .any(|line| line.split(':').next() == Some(user.name.as_str()));
@@ -151,7 +153,7 @@ fn add_user(root: &Path, user: &UserSettings) -> Result<(), ImageError> {
 /// Creates the groups of `requested` that the image lacks, as system groups, so that a template
 /// can name a group no package provides. Returns `requested`.
 fn ensure_groups(root: &Path, requested: &[String], user: &str) -> Result<Vec<String>, ImageError> {
-    let group_file = fs_err::read_to_string(root.join("etc/group"))?;
+    let group_file = fs_err::read_to_string(paths::resolve(root, Path::new("etc/group"))?)?;
     let known: Vec<&str> = group_file
         .lines()
         .filter_map(|line| line.split(':').next())
@@ -191,12 +193,14 @@ fn crypt_method(algorithm: &str) -> String {
 }
 
 fn write_sudoers(root: &Path, user: &str) -> Result<(), ImageError> {
-    let dir = root.join("etc/sudoers.d");
-    fs_err::create_dir_all(&dir)?;
-    let path = dir.join(format!("90-oic-{user}"));
-    fs_err::write(&path, format!("{user} ALL=(ALL:ALL) ALL\n"))?;
-    fs_err::set_permissions(&path, std::fs::Permissions::from_mode(0o440))?;
-    if !root.join("usr/bin/sudo").exists() {
+    let entry = format!("{user} ALL=(ALL:ALL) ALL\n");
+    paths::write_file(
+        root,
+        &format!("etc/sudoers.d/90-oic-{user}"),
+        entry.as_bytes(),
+        0o440,
+    )?;
+    if !paths::resolve(root, Path::new("usr/bin/sudo"))?.exists() {
         tracing::warn!(
             user,
             "`sudo: true` wrote a sudoers entry, but the image has no sudo: add `sudo` to \
@@ -206,14 +210,9 @@ fn write_sudoers(root: &Path, user: &str) -> Result<(), ImageError> {
     Ok(())
 }
 
-/// Copies an additional file into the root, creating its parent folders.
+/// Copies an additional file into the root, creating its parent folders. The destination is
+/// resolved inside the image, so no symlink in the image leads the copy to a host path.
 fn copy_file(root: &Path, file: &FileSettings) -> Result<(), ImageError> {
-    let relative = file.destination.trim_start_matches('/');
-    let target = root.join(relative);
-    reject_symlinked_parents(root, relative)?;
-    if let Some(parent) = target.parent() {
-        fs_err::create_dir_all(parent)?;
-    }
     if !file.source.is_file() {
         return Err(ImageError::Invalid {
             path: file.source.clone(),
@@ -224,41 +223,12 @@ fn copy_file(root: &Path, file: &FileSettings) -> Result<(), ImageError> {
             ),
         });
     }
-    fs_err::copy(&file.source, &target)?;
     let mode = match &file.mode {
         Some(text) => parse_mode(text, &file.destination)?,
         None => 0o644,
     };
-    fs_err::set_permissions(&target, std::fs::Permissions::from_mode(mode))?;
-    Ok(())
-}
-
-/// Rejects a destination whose parent folders inside the root include a symlink, which could
-/// point the copy at a host path.
-fn reject_symlinked_parents(root: &Path, relative: &str) -> Result<(), ImageError> {
-    let mut path = root.to_path_buf();
-    let parts: Vec<&str> = relative.split('/').collect();
-    for part in &parts[..parts.len().saturating_sub(1)] {
-        path.push(part);
-        if fs_err::symlink_metadata(&path).is_ok_and(|metadata| metadata.is_symlink()) {
-            let target = fs_err::read_link(&path)?;
-            if target.is_absolute() {
-                // Merged-/usr links such as /bin -> usr/bin are relative; an absolute link
-                // is resolved inside the root instead.
-                let inside = root.join(target.strip_prefix("/").unwrap_or(&target));
-                path = inside;
-            } else {
-                let parent = path.parent().map(Path::to_path_buf).unwrap_or_default();
-                path = parent.join(target);
-            }
-            if !path.starts_with(root) {
-                return Err(ImageError::Invalid {
-                    path: root.join(relative),
-                    message: "a parent folder of the destination leaves the image root".to_owned(),
-                });
-            }
-        }
-    }
+    let bytes = fs_err::read(&file.source)?;
+    paths::write_file(root, &file.destination, &bytes, mode)?;
     Ok(())
 }
 
@@ -275,9 +245,12 @@ fn parse_mode(text: &str, destination: &str) -> Result<u32, ImageError> {
 /// Writes `/etc/kernel/cmdline`, which kernel-install and systemd-boot read in the booted
 /// system.
 fn write_kernel_cmdline(root: &Path, cmdline: &str) -> Result<(), ImageError> {
-    let dir = root.join("etc/kernel");
-    fs_err::create_dir_all(&dir)?;
-    fs_err::write(dir.join("cmdline"), format!("{cmdline}\n"))?;
+    paths::write_file(
+        root,
+        "etc/kernel/cmdline",
+        format!("{cmdline}\n").as_bytes(),
+        0o644,
+    )?;
     Ok(())
 }
 
@@ -306,7 +279,7 @@ fn run_configuration(root: &Path, index: usize, script: &str) -> Result<(), Imag
 }
 
 fn remove_ssh_host_keys(root: &Path) -> Result<(), ImageError> {
-    let ssh = root.join("etc/ssh");
+    let ssh = paths::resolve(root, Path::new("etc/ssh"))?;
     let Ok(entries) = fs_err::read_dir(&ssh) else {
         return Ok(());
     };
@@ -317,7 +290,7 @@ fn remove_ssh_host_keys(root: &Path) -> Result<(), ImageError> {
             fs_err::remove_file(entry.path())?;
         }
     }
-    let unit = root.join("usr/lib/systemd/system/ssh.service");
+    let unit = paths::resolve(root, Path::new("usr/lib/systemd/system/ssh.service"))?;
     if unit.exists() {
         // A drop-in's ExecStartPre runs after the unit's own, and Debian's first checks the
         // configuration with `sshd -t`, which fails without keys: the list is reset and the
@@ -329,15 +302,16 @@ fn remove_ssh_host_keys(root: &Path) -> Result<(), ImageError> {
                 own.push('\n');
             }
         }
-        let dropin = root.join("etc/systemd/system/ssh.service.d");
-        fs_err::create_dir_all(&dropin)?;
-        fs_err::write(
-            dropin.join("oic-host-keys.conf"),
-            format!(
-                "# Written by os-image-composer: the image contains no host keys, so every machine\n\
-                 # creates its own on first start.\n[Service]\nExecStartPre=\n\
-                 ExecStartPre=/usr/bin/ssh-keygen -A\n{own}"
-            ),
+        let dropin = format!(
+            "# Written by os-image-composer: the image contains no host keys, so every machine\n\
+             # creates its own on first start.\n[Service]\nExecStartPre=\n\
+             ExecStartPre=/usr/bin/ssh-keygen -A\n{own}"
+        );
+        paths::write_file(
+            root,
+            "etc/systemd/system/ssh.service.d/oic-host-keys.conf",
+            dropin.as_bytes(),
+            0o644,
         )?;
     }
     Ok(())

@@ -8,6 +8,7 @@ pub mod command;
 pub mod configure;
 pub mod disk;
 mod error;
+pub mod paths;
 pub mod root;
 pub mod sbom;
 pub mod xfs;

@@ -3,6 +3,7 @@
 //! `{work_dir}/{provider-id}/imageroot/{systemConfig.name}/current/` with a manifest of every
 //! input, and an identical rebuild reuses it instead of installing again.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -16,6 +17,7 @@ use crate::bootloader::{self, BootloaderSettings, Kernel};
 use crate::configure::{self, RootSettings};
 use crate::disk::{self, DiskPlan};
 use crate::error::ImageError;
+use crate::paths;
 use crate::sbom::{self, SbomInfo};
 
 /// Version of the manifest layout.
@@ -72,7 +74,7 @@ impl RootRequest<'_> {
     fn manifest(&self) -> RootManifest {
         let chroot = Manifest::new(&self.provider, self.packages);
         let inputs = serde_json::json!({
-            "settings": self.settings,
+            "settings": settings_without_secrets(&self.settings),
             "plan": self.plan,
             "bootloader": self.bootloader,
             "kernelPackages": self.kernel_packages,
@@ -129,6 +131,7 @@ pub fn ensure_root(request: &RootRequest<'_>) -> Result<PreparedRoot, ImageError
     let started = Instant::now();
     release_stale_mounts(&request.dir)?;
     remove_tree(&request.partial())?;
+    check_free_space(request)?;
     let kernel = match build(request) {
         Ok(kernel) => kernel,
         Err(error) => {
@@ -151,6 +154,24 @@ pub fn ensure_root(request: &RootRequest<'_>) -> Result<PreparedRoot, ImageError
     tracing::info!(elapsed = ?started.elapsed(), "built the image root");
     let record = manifest.kernel.as_ref().expect("set above");
     Ok(prepared(request, record, false, reasons))
+}
+
+/// A copy of `settings` with each password replaced by its SHA256, so that the manifest, which
+/// other users can read, changes with a password without revealing it.
+fn settings_without_secrets(settings: &RootSettings) -> RootSettings {
+    use sha2::Digest as _;
+    let mut settings = settings.clone();
+    for user in &mut settings.users {
+        if let Some(password) = &user.password {
+            let digest = sha2::Sha256::digest(password.as_bytes());
+            let hex = digest.iter().fold(String::new(), |mut text, byte| {
+                let _ = write!(text, "{byte:02x}");
+                text
+            });
+            user.password = Some(format!("sha256:{hex}"));
+        }
+    }
+    settings
 }
 
 fn prepared(
@@ -214,6 +235,27 @@ fn differences(recorded: &RootManifest, expected: &RootManifest) -> Vec<String> 
     changes
 }
 
+/// Fails before installing when the folder lacks room for the installed packages plus a tenth.
+fn check_free_space(request: &RootRequest<'_>) -> Result<(), ImageError> {
+    let installed: u64 = request
+        .packages
+        .iter()
+        .filter_map(|entry| entry.package.installed_size)
+        .sum::<u64>()
+        * 1024;
+    let needed = installed + installed / 10;
+    let stat = nix::sys::statvfs::statvfs(&request.dir).map_err(std::io::Error::from)?;
+    let free = stat.blocks_available() * stat.fragment_size();
+    if needed > free {
+        return Err(ImageError::NoSpace {
+            path: request.dir.clone(),
+            needed,
+            free,
+        });
+    }
+    Ok(())
+}
+
 /// Installs, configures and splits a new root in `partial/`. Returns the kernel it boots.
 fn build(request: &RootRequest<'_>) -> Result<Kernel, ImageError> {
     let partial = request.partial();
@@ -224,53 +266,77 @@ fn build(request: &RootRequest<'_>) -> Result<Kernel, ImageError> {
     oic_chroot::install_root(&root, request.packages, true)?;
     tracing::info!(packages = request.packages.len(), elapsed = ?step.elapsed(), "installed the image's packages");
 
-    let esp = esp_dir(request, &partial, &root);
-    fs_err::create_dir_all(&esp)?;
-    let kernel = {
+    let (kernel, esp) = {
         let mounts = ChrootMounts::mount(&root)?;
-        let kernel = configure_mounted(request, &root, &esp)?;
+        let result = configure_mounted(request, &partial, &root)?;
         mounts.release();
-        kernel
+        result
     };
     configure::clear_identity(&root)?;
 
-    let sbom_dir = root.join("usr/share/sbom");
-    fs_err::create_dir_all(&sbom_dir)?;
+    let sbom_dir = paths::create_dir(&root, "usr/share/sbom")?;
     sbom::write_sbom(&root, &request.sbom, &sbom_dir.join(request.sbom_name()))?;
 
     split(&request.plan, &partial, &root, &esp)?;
     Ok(kernel)
 }
 
-/// The steps that run commands inside the root.
+/// The steps that run commands inside the root. Returns the kernel and the folder that holds
+/// the EFI system partition's files.
 fn configure_mounted(
     request: &RootRequest<'_>,
+    partial: &Path,
     root: &Path,
-    esp: &Path,
-) -> Result<Kernel, ImageError> {
+) -> Result<(Kernel, PathBuf), ImageError> {
     let step = Instant::now();
     configure::configure(root, &request.settings)?;
-    fs_err::write(root.join("etc/fstab"), disk::fstab(&request.plan))?;
+    paths::write_file(
+        root,
+        "etc/fstab",
+        disk::fstab(&request.plan).as_bytes(),
+        0o644,
+    )?;
     tracing::info!(elapsed = ?step.elapsed(), "configured the image root");
 
     let step = Instant::now();
     oic_chroot::dpkg::finish_initramfs(root)?;
     tracing::debug!(elapsed = ?step.elapsed(), "initramfs step finished");
 
+    // Configuration scripts have run by now, so the mount point cannot change any more.
+    let esp = esp_dir(request, partial, root)?;
     let kernel = bootloader::find_kernel(root, &request.kernel_packages)?;
-    bootloader::install(root, esp, &request.plan, &request.bootloader, &kernel)?;
-    Ok(kernel)
+    bootloader::install(root, &esp, &request.plan, &request.bootloader, &kernel)?;
+    Ok((kernel, esp))
 }
 
 /// Where the EFI system partition's files are gathered: its mount point inside the root, or a
 /// folder beside the root when it has none.
-fn esp_dir(request: &RootRequest<'_>, partial: &Path, root: &Path) -> PathBuf {
-    match request.plan.esp().and_then(|esp| esp.mount_point.clone()) {
+fn esp_dir(request: &RootRequest<'_>, partial: &Path, root: &Path) -> Result<PathBuf, ImageError> {
+    let dir = match request.plan.esp().and_then(|esp| esp.mount_point.clone()) {
         Some(mount_point) if mount_point.starts_with('/') && mount_point != "/" => {
-            root.join(mount_point.trim_start_matches('/'))
+            mount_dir(root, &mount_point)?
         }
         _ => partial.join("esp"),
+    };
+    fs_err::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// The host path of the mount point `mount_point` inside the image. A mount point reached
+/// through a symbolic link is an error: a partition mounted there would cover the link's
+/// target, and its content would be taken from there.
+fn mount_dir(root: &Path, mount_point: &str) -> Result<PathBuf, ImageError> {
+    let relative = mount_point.trim_start_matches('/');
+    let resolved = paths::resolve(root, Path::new(relative))?;
+    if resolved != root.join(relative) {
+        return Err(ImageError::Invalid {
+            path: PathBuf::from(mount_point),
+            message: "the mount point is a symbolic link inside the image; a package or a \
+                      configuration script made it one, and it must stay a folder"
+                .to_owned(),
+        });
     }
+    Ok(resolved)
 }
 
 /// Moves the content of every partition's mount point out of the root into
@@ -297,7 +363,7 @@ fn split(plan: &DiskPlan, partial: &Path, root: &Path, esp: &Path) -> Result<(),
         match partition.mount_point.as_deref() {
             Some("/") => fs_err::rename(root, &tree)?,
             Some(mount_point) if mount_point.starts_with('/') => {
-                move_children(&root.join(mount_point.trim_start_matches('/')), &tree)?;
+                move_children(&mount_dir(root, mount_point)?, &tree)?;
             }
             _ if plan
                 .esp()
