@@ -687,6 +687,14 @@ class MirrorHTTPServer(http.server.ThreadingHTTPServer):
     def make_handler(self, *args: Any) -> QuietHandler:
         return QuietHandler(*args, directory=str(self.directory))
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that closes its connection early, as a build does once it has what it needs,
+        # is not an error of the mirror.
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            LOG.debug("client %s closed the connection early", client_address)
+            return
+        super().handle_error(request, client_address)
+
     def record(self, method: str, path: str, status: int) -> None:
         with self.requests_lock:
             self.requests.append(Request(method, path, status))

@@ -250,3 +250,13 @@ def pytest_runtest_makereport(
             title = f"console of {vm.name} ({vm.accelerator}, log {vm.log_path})"
             report.sections.append((title, vm.console_tail()))
     return report
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the markers of image tests, so that `--strict-markers` accepts them anywhere."""
+    for line in (
+        "root: needs root (mounts, chroots, loop devices)",
+        "slow: takes more than a few seconds (downloads, large indexes)",
+        "boot: boots an image in QEMU",
+    ):
+        config.addinivalue_line("markers", line)
