@@ -567,13 +567,7 @@ fn check_installed_size(
 
 fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest as _;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .fold(String::with_capacity(64), |mut text, byte| {
-            use std::fmt::Write as _;
-            let _ = write!(text, "{byte:02x}");
-            text
-        })
+    oic_image::hex(&sha2::Sha256::digest(bytes))
 }
 
 /// The current time in UTC as `YYYY-MM-DDTHH:MM:SSZ`, or `SOURCE_DATE_EPOCH` when set, so that

@@ -10,7 +10,7 @@
 //! the kernel fills in without disk reads, but they still compress every zero byte.
 
 use std::ffi::OsStr;
-use std::fmt::{self, Write as _};
+use std::fmt;
 use std::io::Read as _;
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
@@ -393,12 +393,7 @@ fn sha256_file(path: &Path) -> Result<String, ImageError> {
         hasher.update(&buffer[..count]);
     }
 
-    let digest = hasher.finalize();
-    let mut text = String::with_capacity(64);
-    for byte in &digest {
-        let _ = write!(text, "{byte:02x}");
-    }
-    Ok(text)
+    Ok(crate::hex(&hasher.finalize()))
 }
 
 fn invalid(path: &Path, message: &str) -> ImageError {

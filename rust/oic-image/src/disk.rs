@@ -216,10 +216,7 @@ pub fn derived_uuid(seed: &str, purpose: &str) -> String {
     bytes.copy_from_slice(&digest[..16]);
     bytes[6] = (bytes[6] & 0x0f) | 0x40;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let hex: String = bytes.iter().fold(String::new(), |mut text, byte| {
-        let _ = write!(text, "{byte:02x}");
-        text
-    });
+    let hex = crate::hex(&bytes);
     format!(
         "{}-{}-{}-{}-{}",
         &hex[..8],

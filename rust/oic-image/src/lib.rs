@@ -14,3 +14,15 @@ pub mod sbom;
 pub mod xfs;
 
 pub use error::ImageError;
+
+/// Returns `bytes` as lowercase hexadecimal, two digits per byte, as SHA256 sums are written.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut text, byte| {
+            let _ = write!(text, "{byte:02x}");
+            text
+        })
+}

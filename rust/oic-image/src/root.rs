@@ -3,7 +3,6 @@
 //! `{work_dir}/{provider-id}/imageroot/{systemConfig.name}/current/` with a manifest of every
 //! input, and an identical rebuild reuses it instead of installing again.
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -164,11 +163,7 @@ fn settings_without_secrets(settings: &RootSettings) -> RootSettings {
     for user in &mut settings.users {
         if let Some(password) = &user.password {
             let digest = sha2::Sha256::digest(password.as_bytes());
-            let hex = digest.iter().fold(String::new(), |mut text, byte| {
-                let _ = write!(text, "{byte:02x}");
-                text
-            });
-            user.password = Some(format!("sha256:{hex}"));
+            user.password = Some(format!("sha256:{}", crate::hex(&digest)));
         }
     }
     settings

@@ -277,7 +277,7 @@ fn document_namespace(packages: &[InstalledPackage], info: &SbomInfo) -> String 
 
     let name = sanitize_spdx_id(&info.image_name);
     let version = sanitize_spdx_id(&info.image_version);
-    let digest = hex(&hasher.finalize());
+    let digest = crate::hex(&hasher.finalize());
     format!("{NAMESPACE_PREFIX}{name}-{version}-{digest}")
 }
 
@@ -507,7 +507,7 @@ pub fn write_sbom(root: &Path, info: &SbomInfo, output: &Path) -> Result<SbomSum
     let summary = SbomSummary {
         path: output.to_owned(),
         packages: packages.len(),
-        sha256: hex(&Sha256::digest(&bytes)),
+        sha256: crate::hex(&Sha256::digest(&bytes)),
     };
     tracing::info!(
         path = %output.display(),
@@ -544,13 +544,4 @@ fn with_path(error: &std::io::Error, path: &Path) -> std::io::Error {
         error.kind(),
         format!("failed to write `{}`: {error}", path.display()),
     )
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .fold(String::with_capacity(64), |mut text, byte| {
-            let _ = write!(text, "{byte:02x}");
-            text
-        })
 }
