@@ -68,7 +68,7 @@ echo "== warm rebuild (identical inputs)" >&2
 timed warm os-image-composer --config "$work/config.yml" build --json "$template" >"$work/warm.json"
 
 # mmdebstrap gets the template's packages, the kernel and GRUB, on top of the required set, and
-# only packages the mirror holds (the served index is Debian's full one).
+# only packages the mirror contains (the served index is Debian's full one).
 includes=$(python3 - "$template" <<'PY'
 import json, subprocess, sys
 merged = subprocess.run(["os-image-composer", "validate", "--merged", sys.argv[1]],

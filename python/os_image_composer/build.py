@@ -42,13 +42,13 @@ class CacheUse:
 
 @dataclass(frozen=True)
 class BuildResult:
-    """What a build made, where, and how it went."""
+    """The result of a build: what it made, where, and how each stage and cache went."""
 
     output_dir: Path
     """``{work_dir}/{provider-id}/imagebuild/{systemConfig.name}/``."""
     artifacts: tuple[Artifact, ...]
     sbom: tuple[Path, ...]
-    """The SPDX 2.3 document beside the image and in ``temp_dir``; the image holds a third copy
+    """The SPDX 2.3 document beside the image and in ``temp_dir``; the image contains a third copy
     in ``/usr/share/sbom/``."""
     kernel: str
     """The release of the kernel the image boots."""
@@ -94,7 +94,7 @@ class BuildResult:
         )
 
     def table(self) -> str:
-        """A short summary for a terminal: stage times, then cache use, then the artifacts."""
+        """Return a short summary for a terminal: stage times, cache use, then the artifacts."""
         lines = [f"{'stage':<16}{'seconds':>9}"]
         lines += [f"{stage.stage:<16}{stage.seconds:>9.2f}" for stage in self.stages]
         lines.append(f"{'total':<16}{self.total_seconds:>9.2f}")

@@ -28,7 +28,7 @@ use crate::tools::ChrootTools;
 #[derive(Debug, Clone, Default)]
 pub struct BuildOptions {
     pub packages: PackagesOptions,
-    /// Where to write the image's dependency graph in Graphviz DOT, besides the package cache.
+    /// The file for the image's dependency graph in Graphviz DOT, besides the package cache.
     pub dotfile: Option<PathBuf>,
 }
 
@@ -49,7 +49,7 @@ pub struct CacheUse {
     pub detail: String,
 }
 
-/// What a build made and how it went.
+/// The report of a build: what it made and how each stage and cache went.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BuildReport {
@@ -570,8 +570,8 @@ fn sha256_hex(bytes: &[u8]) -> String {
     oic_image::hex(&sha2::Sha256::digest(bytes))
 }
 
-/// The current time in UTC as `YYYY-MM-DDTHH:MM:SSZ`, or `SOURCE_DATE_EPOCH` when set, so that
-/// a reproducible build can fix the SBOM's creation time.
+/// Returns the current time in UTC as `YYYY-MM-DDTHH:MM:SSZ`, or `SOURCE_DATE_EPOCH` when it is
+/// set, so that a reproducible build can fix the SBOM's creation time.
 fn now_rfc3339() -> String {
     let seconds = std::env::var("SOURCE_DATE_EPOCH")
         .ok()

@@ -225,8 +225,8 @@ fn solve_request(
     })
 }
 
-/// The packages the template's bootloader needs in the image, so that the booted system can
-/// update it: GRUB's EFI package or systemd-boot.
+/// Returns the packages the template's bootloader needs in the image, so that the booted system
+/// can update it: GRUB's EFI package or systemd-boot.
 pub fn bootloader_packages(checked: &CheckedTemplate) -> &'static [&'static str] {
     let bootloader = &checked.merged.system_config.bootloader;
     let provider = bootloader

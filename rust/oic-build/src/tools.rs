@@ -9,9 +9,9 @@ use oic_chroot::{ChrootEnv, MountedChroot};
 use oic_image::disk::Tools;
 use oic_image::ImageError;
 
-/// Where the image root's trees appear inside the chroot environment, read-only.
+/// The folder inside the chroot environment that shows the image root's trees, read-only.
 const TREES: &str = "mnt/oic-trees";
-/// Where the build folder appears inside the chroot environment.
+/// The folder inside the chroot environment that shows the build folder.
 const BUILD: &str = "mnt/oic-build";
 
 /// A mounted chroot environment with the two folders bound, released when dropped.

@@ -135,7 +135,8 @@ pub fn install(
     }
 }
 
-/// The file names of the removable-media EFI binary and of GRUB's target for `arch`.
+/// Returns the file name of the removable-media EFI binary, GRUB's target and systemd-boot's
+/// suffix for `arch`.
 fn efi_names(arch: &str) -> Result<(&'static str, &'static str, &'static str), ImageError> {
     match arch {
         "x86_64" => Ok(("BOOTX64.EFI", "x86_64-efi", "x64")),
@@ -231,8 +232,8 @@ fn install_grub(
     Ok(())
 }
 
-/// The GRUB menu: one entry for the resolved kernel, the serial console when the command line
-/// uses one.
+/// Writes the GRUB menu: one entry for the resolved kernel, on the serial console when the
+/// command line uses one.
 fn grub_config(
     boot: &crate::disk::PartitionPlan,
     settings: &BootloaderSettings,

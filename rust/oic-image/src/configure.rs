@@ -1,6 +1,6 @@
 //! Configuration of an installed image root: hostname, users, additional files, configuration
 //! scripts, SSH host keys and machine-id. Every command runs inside the root through chroot(8)
-//! while the caller holds the root's mounts.
+//! while the root's mounts are in place.
 
 use std::path::{Path, PathBuf};
 
@@ -36,7 +36,7 @@ pub struct FileSettings {
     pub mode: Option<String>,
 }
 
-/// What the configuration step applies to an installed root.
+/// The settings the configuration step applies to an installed root.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct RootSettings {
     pub hostname: Option<String>,

@@ -1,8 +1,9 @@
 //! The disk: a sparse raw file with a GPT or MBR partition table and one file system per
-//! partition, each created with its content in one pass and without mounting: `mkfs.ext4 -d`
-//! at the partition's offset, `mkfs.fat --offset` filled by mtools, and a swap signature (XFS,
-//! which has no such option, goes through a loop-mounted scratch file: see [`crate::xfs`]). The
-//! tools run through a [`Tools`] value, normally the provider's chroot environment.
+//! partition. Each file system is created with its content in one pass and without mounting:
+//! `mkfs.ext4 -d` at the partition's offset, `mkfs.fat --offset` filled by mtools, and a swap
+//! signature. XFS has no such option, so it goes through a loop-mounted scratch file (see
+//! [`crate::xfs`]). The tools run through a [`Tools`] value, normally the provider's chroot
+//! environment.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -19,10 +20,10 @@ const SECTOR: u64 = 512;
 
 /// Runs the disk tools and maps host paths to the paths those tools see.
 pub trait Tools {
-    /// A command for `program`.
+    /// Returns a command that runs `program`.
     fn command(&self, program: &str) -> Command;
 
-    /// The path under which the tools see the host path `path`.
+    /// Returns the path under which the tools see the host path `path`.
     fn path(&self, path: &Path) -> Result<PathBuf, ImageError>;
 }
 
@@ -55,7 +56,7 @@ impl PartitionPlan {
         self.end - self.start
     }
 
-    /// Whether the partition contains a FAT file system.
+    /// Returns whether the partition contains a FAT file system.
     pub fn is_fat(&self) -> bool {
         matches!(self.fs_type.as_deref(), Some("fat16" | "fat32" | "vfat"))
     }
@@ -76,14 +77,14 @@ pub struct DiskPlan {
 }
 
 impl DiskPlan {
-    /// The partition mounted at `/`.
+    /// Returns the partition mounted at `/`.
     pub fn root(&self) -> Option<&PartitionPlan> {
         self.partitions
             .iter()
             .find(|partition| partition.mount_point.as_deref() == Some("/"))
     }
 
-    /// The partition that contains `/boot`: a `/boot` partition, else the root.
+    /// Returns the partition that contains `/boot`: a `/boot` partition, else the root.
     pub fn boot(&self) -> Option<&PartitionPlan> {
         self.partitions
             .iter()
@@ -91,7 +92,7 @@ impl DiskPlan {
             .or_else(|| self.root())
     }
 
-    /// The EFI system partition.
+    /// Returns the EFI system partition.
     pub fn esp(&self) -> Option<&PartitionPlan> {
         self.partitions.iter().find(|partition| {
             partition.type_code.eq_ignore_ascii_case(ESP_GUID) || partition.type_code == "ef"
@@ -205,7 +206,7 @@ fn attributes(flags: &[&str], table: TableType) -> Vec<u8> {
     bits
 }
 
-/// A version-4-shaped UUID from the SHA256 of `seed` and `purpose`.
+/// Derives a version-4-shaped UUID from the SHA256 of `seed` and `purpose`.
 pub fn derived_uuid(seed: &str, purpose: &str) -> String {
     let digest = Sha256::new()
         .chain_update(seed.as_bytes())
@@ -227,14 +228,14 @@ pub fn derived_uuid(seed: &str, purpose: &str) -> String {
     )
 }
 
-/// A FAT volume id (`XXXX-XXXX`) from the SHA256 of `seed` and the partition id.
+/// Derives a FAT volume id (`XXXX-XXXX`) from the SHA256 of `seed` and the partition id.
 fn volume_id(seed: &str, id: &str) -> String {
     let uuid = derived_uuid(seed, &format!("fat:{id}")).to_uppercase();
     format!("{}-{}", &uuid[..4], &uuid[4..8])
 }
 
-/// The `/etc/fstab` of `plan`: one line per mounted partition by UUID, the root first and
-/// then by mount point depth and name, swap last; partitions without a mount point get none.
+/// Writes the `/etc/fstab` of `plan`: one line per mounted partition by UUID, the root first,
+/// then by mount point depth and name, and swap last. Partitions without a mount point get none.
 pub fn fstab(plan: &DiskPlan) -> String {
     let mut mounted: Vec<&PartitionPlan> = plan
         .partitions
@@ -285,7 +286,7 @@ pub fn fstab(plan: &DiskPlan) -> String {
     text
 }
 
-/// The number of path components of a mount point: 0 for `/`, 1 for `/srv`, 2 for `/boot/efi`.
+/// Counts the path components of a mount point: 0 for `/`, 1 for `/srv`, 2 for `/boot/efi`.
 pub fn mount_depth(mount_point: &str) -> usize {
     mount_point
         .split('/')
@@ -293,7 +294,7 @@ pub fn mount_depth(mount_point: &str) -> usize {
         .count()
 }
 
-/// The sfdisk script of `plan`.
+/// Writes the sfdisk script of `plan`.
 pub fn sfdisk_script(plan: &DiskPlan) -> String {
     let mut script = String::new();
     match plan.table {

@@ -1,6 +1,6 @@
 //! Paths inside an image root, resolved as the image would resolve them.
 //!
-//! The root holds symlinks that packages and configuration scripts made, such as
+//! The root contains symlinks that packages and configuration scripts made, such as
 //! `/etc/localtime -> /usr/share/zoneinfo/Etc/UTC` and `/var/run -> /run`. Followed by the build
 //! host, an absolute target names a host file. So every file the build writes into the root, and
 //! every file it reads from there, goes through [`resolve`], which follows symlinks with the root
@@ -56,7 +56,7 @@ pub fn resolve(root: &Path, relative: &Path) -> Result<PathBuf, ImageError> {
     Ok(joined(root, &resolved))
 }
 
-/// The normal and `..` components of `path`; `/` and `.` are dropped.
+/// Returns the normal and `..` components of `path`, without `/` and `.`.
 fn parts(path: &Path) -> impl Iterator<Item = OsString> + '_ {
     path.components().filter_map(|component| match component {
         Component::Normal(name) => Some(name.to_os_string()),

@@ -63,7 +63,7 @@ pub struct PreparedRoot {
     pub kernel: Kernel,
     /// Whether an earlier build's root was reused.
     pub reused: bool,
-    /// Why the root was built again, empty when it was reused or had never been built.
+    /// The reasons the root was built again, empty when it was reused or had never been built.
     pub reasons: Vec<String>,
     /// The SBOM inside the root partition's tree.
     pub sbom: PathBuf,
@@ -155,8 +155,8 @@ pub fn ensure_root(request: &RootRequest<'_>) -> Result<PreparedRoot, ImageError
     Ok(prepared(request, record, false, reasons))
 }
 
-/// A copy of `settings` with each password replaced by its SHA256, so that the manifest, which
-/// other users can read, changes with a password without revealing it.
+/// Returns a copy of `settings` with each password replaced by its SHA256. The manifest is
+/// readable by other users, so it changes with a password without revealing it.
 fn settings_without_secrets(settings: &RootSettings) -> RootSettings {
     use sha2::Digest as _;
     let mut settings = settings.clone();
@@ -276,7 +276,7 @@ fn build(request: &RootRequest<'_>) -> Result<Kernel, ImageError> {
     Ok(kernel)
 }
 
-/// The steps that run commands inside the root. Returns the kernel and the folder that holds
+/// Runs the steps that need commands inside the root. Returns the kernel and the folder with
 /// the EFI system partition's files.
 fn configure_mounted(
     request: &RootRequest<'_>,
@@ -304,8 +304,8 @@ fn configure_mounted(
     Ok((kernel, esp))
 }
 
-/// Where the EFI system partition's files are gathered: its mount point inside the root, or a
-/// folder beside the root when it has none.
+/// Returns the folder that gathers the EFI system partition's files: its mount point inside the
+/// root, or a folder beside the root when it has none.
 fn esp_dir(request: &RootRequest<'_>, partial: &Path, root: &Path) -> Result<PathBuf, ImageError> {
     let dir = match request.plan.esp().and_then(|esp| esp.mount_point.clone()) {
         Some(mount_point) if mount_point.starts_with('/') && mount_point != "/" => {
@@ -317,9 +317,9 @@ fn esp_dir(request: &RootRequest<'_>, partial: &Path, root: &Path) -> Result<Pat
     Ok(dir)
 }
 
-/// The host path of the mount point `mount_point` inside the image. A mount point reached
-/// through a symbolic link is an error: a partition mounted there would cover the link's
-/// target, and its content would be taken from there.
+/// Returns the host path of the mount point `mount_point` inside the image. A mount point
+/// reached through a symbolic link is an error, because a partition mounted there would cover
+/// the link's target, and its content would be taken from there.
 fn mount_dir(root: &Path, mount_point: &str) -> Result<PathBuf, ImageError> {
     let relative = mount_point.trim_start_matches('/');
     let resolved = paths::resolve(root, Path::new(relative))?;

@@ -1,9 +1,10 @@
 //! XFS partitions. `mkfs.xfs` cannot fill a file system from a folder, so the file system is
-//! made in a scratch file the size of the partition, loop-mounted on the build host, filled
-//! with `cp -a` (which keeps owners, modes, hard links, extended attributes and holes),
+//! made in a scratch file the size of the partition and loop-mounted on the build host. `cp -a`
+//! fills it, keeping owners, modes, hard links, extended attributes and holes. It is then
 //! unmounted and copied into the disk at the partition's offset without writing its holes.
-//! The mount uses `-o loop`, whose loop device the kernel detaches when the mount goes away;
-//! the mount is released on return, on error and by the signal thread on SIGINT and SIGTERM.
+//!
+//! The mount uses `-o loop`, whose loop device the kernel detaches when the mount goes away.
+//! The mount is released on return, on error, and by the signal thread on SIGINT and SIGTERM.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
