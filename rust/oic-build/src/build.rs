@@ -102,9 +102,11 @@ impl Stages {
     }
 }
 
-/// Fails the named stage when `OIC_TEST_FAIL_STAGE` names it. The test suite uses it to check
-/// that a failure at each point leaves no mounts, loop devices or partial cache entries.
-fn injected_failure(stage: &str) -> Result<(), BuildError> {
+/// Ends the named stage early when the build is cancelled, or when `OIC_TEST_FAIL_STAGE` names
+/// it. The test suite uses the variable to check that a failure at each point leaves no mounts,
+/// loop devices or partial cache entries.
+fn checkpoint(stage: &str) -> Result<(), BuildError> {
+    oic_cancel::check()?;
     match std::env::var("OIC_TEST_FAIL_STAGE") {
         Ok(requested) if requested == stage => Err(BuildError::Injected {
             stage: stage.to_owned(),
@@ -123,17 +125,17 @@ pub fn build_file(
     let mut stages = Stages::new();
     stages.start("load template");
     let checked = oic_config::check_template_file(path, config)?;
-    injected_failure("load template")?;
+    checkpoint("load template")?;
 
     stages.start("init provider");
     let layout = BuildLayout::new(&checked, config);
-    injected_failure("init provider")?;
+    checkpoint("init provider")?;
 
     stages.start("validate");
     check_build_host(&layout, &checked)?;
     let settings = root_settings(&checked)?;
     let bootloader = bootloader_settings(&checked)?;
-    injected_failure("validate")?;
+    checkpoint("validate")?;
 
     let job = Job {
         checked: &checked,
@@ -170,7 +172,7 @@ fn build_checked(
     if let Some(dotfile) = &options.dotfile {
         fs_err::write(dotfile, &outcome.dot)?;
     }
-    injected_failure("packages")?;
+    checkpoint("packages")?;
 
     stages.start("compose");
     let _lock = FileLock::exclusive(
@@ -268,7 +270,7 @@ fn compose_and_finalize(
     {
         let tools = ChrootTools::mount(chroot, &prepared.trees, &layout.build_dir())?;
         disk::write_disk(&tools, plan, &prepared.trees, &raw)?;
-        injected_failure("compose")?;
+        checkpoint("compose")?;
     }
 
     stages.start("finalize");
@@ -287,7 +289,7 @@ fn compose_and_finalize(
     fs_err::create_dir_all(temp_dir)?;
     let in_temp = temp_dir.join(sbom_name);
     fs_err::copy(&prepared.sbom, &in_temp)?;
-    injected_failure("finalize")?;
+    checkpoint("finalize")?;
     Ok((
         artifacts,
         vec![layout.output_dir().join(sbom_name), in_temp],

@@ -70,4 +70,7 @@ pub enum BuildError {
 
     #[error("Provider `{provider}` uses {format} packages, which this version cannot install yet")]
     UnsupportedFormat { provider: String, format: String },
+
+    #[error(transparent)]
+    Cancelled(#[from] oic_cancel::Cancelled),
 }

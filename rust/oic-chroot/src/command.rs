@@ -43,8 +43,11 @@ pub fn command_line(command: &Command) -> String {
 }
 
 /// Runs `command` to completion with its output captured. The child's process id is registered
-/// with the signal thread, which stops the child before it releases the mounts.
+/// with the signal thread, which stops the child before it releases the mounts, and with
+/// [`signals::cancel`]. A command that ends after a cancellation fails with
+/// [`ChrootError::Cancelled`] whatever its status.
 pub fn run(command: &mut Command) -> Result<String, ChrootError> {
+    oic_cancel::check()?;
     let line = command_line(command);
     tracing::debug!(command = %line, "running");
     command
@@ -64,6 +67,7 @@ pub fn run(command: &mut Command) -> Result<String, ChrootError> {
     let output = child.wait_with_output();
     drop(child_guard);
     let output = output?;
+    oic_cancel::check()?;
 
     let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
     text.push_str(&String::from_utf8_lossy(&output.stderr));

@@ -70,4 +70,7 @@ pub enum ChrootError {
 
     #[error("Invalid package set: {message}")]
     PackageSet { message: String },
+
+    #[error(transparent)]
+    Cancelled(#[from] oic_cancel::Cancelled),
 }

@@ -33,8 +33,11 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// Extracts the `data.tar` of every archive in `debs` into `root`, several at a time.
 pub fn extract_debs(root: &Path, debs: &[PathBuf]) -> Result<(), ChrootError> {
     let owner = Ownership::current();
-    debs.par_iter()
-        .try_for_each(|deb| extract_deb_as(root, deb, owner))
+    let token = oic_cancel::current();
+    debs.par_iter().try_for_each(|deb| {
+        let _scope = oic_cancel::Scope::enter(token.clone());
+        extract_deb_as(root, deb, owner)
+    })
 }
 
 /// Extracts the `data.tar` of `deb` into `root`.
@@ -50,6 +53,7 @@ fn extract_deb_as(root: &Path, deb: &Path, owner: Ownership) -> Result<(), Chroo
         message: format!("invalid data.tar: {error}"),
     })?;
     for entry in entries {
+        oic_cancel::check()?;
         let mut entry = entry.map_err(|error| ChrootError::InvalidDeb {
             deb: deb.to_path_buf(),
             message: format!("invalid data.tar: {error}"),

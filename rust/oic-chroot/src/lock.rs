@@ -10,6 +10,9 @@ use nix::libc;
 
 use crate::error::ChrootError;
 
+/// The pause between attempts to take a lock another process holds.
+const LOCK_RETRY: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// A held lock on one file, released when dropped.
 #[derive(Debug)]
 pub struct FileLock {
@@ -19,7 +22,7 @@ pub struct FileLock {
 
 impl FileLock {
     /// Takes an exclusive lock on `path`, creating the file. When another process holds it, it
-    /// logs `waiting` once and blocks until the lock is free.
+    /// logs `waiting` once and retries until the lock is free or the work is cancelled.
     pub fn exclusive(path: &Path, waiting: &str) -> Result<Self, ChrootError> {
         let lock = Self::open(path)?;
         lock.acquire(libc::F_WRLCK, waiting)?;
@@ -36,7 +39,7 @@ impl FileLock {
     /// Takes an exclusive lock on `path` if no one holds it, without waiting.
     pub fn try_exclusive(path: &Path) -> Result<Option<Self>, ChrootError> {
         let lock = Self::open(path)?;
-        match lock.set(libc::F_WRLCK, false) {
+        match lock.set(libc::F_WRLCK) {
             Ok(()) => Ok(Some(lock)),
             Err(Errno::EAGAIN | Errno::EACCES) => Ok(None),
             Err(source) => Err(lock.error(source)),
@@ -47,7 +50,7 @@ impl FileLock {
     /// holders that both wait to convert would block each other forever, so the caller must
     /// check the state again afterwards.
     pub fn upgrade(&self, waiting: &str) -> Result<(), ChrootError> {
-        self.set(libc::F_UNLCK, false)
+        self.set(libc::F_UNLCK)
             .map_err(|source| self.error(source))?;
         self.acquire(libc::F_WRLCK, waiting)
     }
@@ -55,8 +58,7 @@ impl FileLock {
     /// Turns the exclusive lock into a shared one, atomically, so that other readers may enter
     /// while a writer still waits.
     pub fn downgrade(&self) -> Result<(), ChrootError> {
-        self.set(libc::F_RDLCK, false)
-            .map_err(|source| self.error(source))
+        self.set(libc::F_RDLCK).map_err(|source| self.error(source))
     }
 
     fn open(path: &Path) -> Result<Self, ChrootError> {
@@ -73,17 +75,26 @@ impl FileLock {
     }
 
     fn acquire(&self, kind: i32, waiting: &str) -> Result<(), ChrootError> {
-        match self.set(kind, false) {
+        match self.set(kind) {
             Ok(()) => return Ok(()),
             Err(Errno::EAGAIN | Errno::EACCES) => {
                 tracing::info!(lock = %self.path.display(), "{waiting}");
             }
             Err(source) => return Err(self.error(source)),
         }
-        self.set(kind, true).map_err(|source| self.error(source))
+        loop {
+            oic_cancel::sleep(LOCK_RETRY)?;
+            match self.set(kind) {
+                Ok(()) => return Ok(()),
+                Err(Errno::EAGAIN | Errno::EACCES) => {}
+                Err(source) => return Err(self.error(source)),
+            }
+        }
     }
 
-    fn set(&self, kind: i32, wait: bool) -> Result<(), Errno> {
+    /// Sets the lock without waiting. Waits poll instead of blocking in the kernel, so that a
+    /// cancellation ends them.
+    fn set(&self, kind: i32) -> Result<(), Errno> {
         let request = libc::flock {
             l_type: i16::try_from(kind).expect("lock types fit in a short"),
             l_whence: i16::try_from(libc::SEEK_SET).expect("SEEK_SET fits in a short"),
@@ -93,12 +104,7 @@ impl FileLock {
         };
         let fd = self.file.file().as_fd();
         loop {
-            let arg = if wait {
-                FcntlArg::F_OFD_SETLKW(&request)
-            } else {
-                FcntlArg::F_OFD_SETLK(&request)
-            };
-            match fcntl(fd, arg) {
+            match fcntl(fd, FcntlArg::F_OFD_SETLK(&request)) {
                 Err(Errno::EINTR) => {}
                 other => return other.map(drop),
             }

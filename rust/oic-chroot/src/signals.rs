@@ -1,4 +1,5 @@
-//! Releases mounts when the process is stopped by SIGINT or SIGTERM.
+//! Releases mounts when the process is stopped by SIGINT or SIGTERM, and stops child processes
+//! when work is cancelled.
 //!
 //! Guards release mounts on return and on panic, but a signal's default action ends the process
 //! without unwinding. So the first mount installs handlers (`signal-hook`, which writes to a
@@ -8,9 +9,16 @@
 //! 128 + the signal number. It keeps the lock until the process exits, so no new mount starts.
 //! SIGKILL cannot be caught: the next run releases what such a run left (see
 //! [`crate::mountinfo::release_stale_mounts`]).
+//!
+//! A caller that turns SIGINT into a cancellation of its own (the Python binding, where SIGINT
+//! raises `KeyboardInterrupt`) calls [`leave_interrupt_to_caller`] first; then only SIGTERM is
+//! handled here, and the caller stops a call with [`cancel`], which also stops the children that
+//! call started; the guards release its mounts as the work returns its error.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, Once};
+use std::time::Duration;
 
 use nix::mount::{umount2, MntFlags};
 use nix::sys::signal::{killpg, Signal};
@@ -22,7 +30,8 @@ use signal_hook::iterator::Signals;
 struct Registry {
     next_id: u64,
     mounts: Vec<(u64, PathBuf)>,
-    children: Vec<u32>,
+    /// Each child's process group and the cancellation token of the call that started it.
+    children: Vec<(u32, Option<oic_cancel::Token>)>,
 }
 
 static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
@@ -31,6 +40,10 @@ static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
     children: Vec::new(),
 });
 static INSTALL: Once = Once::new();
+static HANDLE_INTERRUPT: AtomicBool = AtomicBool::new(true);
+
+/// How long cancelled children have between SIGTERM and SIGKILL.
+const KILL_GRACE: Duration = Duration::from_secs(5);
 
 fn registry() -> MutexGuard<'static, Registry> {
     // A panic while the lock is held leaves valid data, so a poisoned lock is still usable.
@@ -39,10 +52,21 @@ fn registry() -> MutexGuard<'static, Registry> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Installs the SIGINT and SIGTERM handlers and starts the thread that waits for them. Later
-/// calls do nothing.
+/// Leaves SIGINT to the caller's own handler: [`install`] then handles SIGTERM only. Takes
+/// effect only before the first [`install`].
+pub fn leave_interrupt_to_caller() {
+    HANDLE_INTERRUPT.store(false, Ordering::SeqCst);
+}
+
+/// Installs the SIGINT and SIGTERM handlers (SIGTERM only after [`leave_interrupt_to_caller`])
+/// and starts the thread that waits for them. Later calls do nothing.
 pub fn install() {
-    INSTALL.call_once(|| match Signals::new([SIGINT, SIGTERM]) {
+    let handled: &[i32] = if HANDLE_INTERRUPT.load(Ordering::SeqCst) {
+        &[SIGINT, SIGTERM]
+    } else {
+        &[SIGTERM]
+    };
+    INSTALL.call_once(|| match Signals::new(handled) {
         Ok(mut signals) => {
             let spawned = std::thread::Builder::new()
                 .name("oic-chroot-signals".to_owned())
@@ -68,17 +92,60 @@ fn release_and_exit(signal: i32) -> ! {
         mounts = registry.mounts.len(),
         "stopping on signal, releasing mounts"
     );
-    for &child in &registry.children {
-        if let Ok(pid) = i32::try_from(child) {
-            let _ = killpg(Pid::from_raw(pid), Signal::SIGTERM);
-        }
-    }
+    let children: Vec<u32> = registry.children.iter().map(|(pid, _)| *pid).collect();
+    signal_children(&children, Signal::SIGTERM);
     for (_, target) in registry.mounts.iter().rev() {
         if umount2(target, MntFlags::empty()).is_err() {
             let _ = umount2(target, MntFlags::MNT_DETACH);
         }
     }
     std::process::exit(128 + signal);
+}
+
+fn signal_children(children: &[u32], signal: Signal) {
+    for &child in children {
+        if let Ok(pid) = i32::try_from(child) {
+            let _ = killpg(Pid::from_raw(pid), signal);
+        }
+    }
+}
+
+/// Cancels the call of `token`: cancels the token, sends SIGTERM to the process group of every
+/// running child command that call started, and SIGKILL to those still running after a grace
+/// period. Mounts stay to their guards, which release them as the work returns its error.
+pub fn cancel(token: &oic_cancel::Token) {
+    token.cancel();
+    let children = children_of(token);
+    signal_children(&children, Signal::SIGTERM);
+    if children.is_empty() {
+        return;
+    }
+    let token = token.clone();
+    let spawned = std::thread::Builder::new()
+        .name("oic-chroot-cancel".to_owned())
+        .spawn(move || {
+            std::thread::sleep(KILL_GRACE);
+            let left: Vec<u32> = children_of(&token)
+                .into_iter()
+                .filter(|child| children.contains(child))
+                .collect();
+            if !left.is_empty() {
+                tracing::warn!(?left, "child processes ignored SIGTERM; sending SIGKILL");
+                signal_children(&left, Signal::SIGKILL);
+            }
+        });
+    if let Err(error) = spawned {
+        tracing::warn!(%error, "failed to start the thread that kills cancelled children");
+    }
+}
+
+fn children_of(token: &oic_cancel::Token) -> Vec<u32> {
+    registry()
+        .children
+        .iter()
+        .filter(|(_, owner)| owner.as_ref().is_some_and(|owner| owner.same(token)))
+        .map(|(pid, _)| *pid)
+        .collect()
 }
 
 /// A mount known to the signal thread until the guard is dropped.
@@ -104,14 +171,18 @@ impl Drop for MountRegistration {
 #[derive(Debug)]
 pub struct ChildRegistration(u32);
 
-/// Registers the process group led by `pid`.
+/// Registers the process group led by `pid` with the calling thread's cancellation token. A
+/// child that starts after its call was cancelled is stopped at once.
 pub fn register_child(pid: u32) -> ChildRegistration {
-    registry().children.push(pid);
+    registry().children.push((pid, oic_cancel::current()));
+    if oic_cancel::is_cancelled() {
+        signal_children(&[pid], Signal::SIGTERM);
+    }
     ChildRegistration(pid)
 }
 
 impl Drop for ChildRegistration {
     fn drop(&mut self) {
-        registry().children.retain(|&pid| pid != self.0);
+        registry().children.retain(|(pid, _)| *pid != self.0);
     }
 }

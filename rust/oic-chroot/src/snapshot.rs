@@ -120,6 +120,7 @@ impl<W: Write> HashingWriter<W> {
 
 impl<W: Write> Write for HashingWriter<W> {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        oic_cancel::check().map_err(std::io::Error::other)?;
         let count = self.inner.write(bytes)?;
         self.hasher.update(&bytes[..count]);
         self.size += count as u64;
@@ -326,6 +327,7 @@ fn read_full(source: &mut impl Read, buffer: &mut [u8]) -> std::io::Result<usize
 impl Read for ChannelReader {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
         if self.position == self.current.len() {
+            oic_cancel::check().map_err(std::io::Error::other)?;
             match self.receiver.recv() {
                 Ok(Ok(buffer)) => {
                     self.current = buffer;

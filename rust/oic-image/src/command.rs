@@ -9,8 +9,10 @@ use oic_chroot::command::command_line;
 use crate::error::ImageError;
 
 /// Runs `command` with `input` on its standard input. The input is not logged, because it can
-/// hold a password.
+/// hold a password. Like `oic_chroot::command::run`, it fails with `Cancelled` when the work is
+/// cancelled before or while the command runs.
 pub fn run_with_input(command: &mut Command, input: &str) -> Result<(), ImageError> {
+    oic_cancel::check()?;
     let line = command_line(command);
     tracing::debug!(command = %line, "running");
     let mut child = command
@@ -29,6 +31,7 @@ pub fn run_with_input(command: &mut Command, input: &str) -> Result<(), ImageErr
         stdin.write_all(input.as_bytes())?;
     }
     let output = child.wait_with_output()?;
+    oic_cancel::check()?;
     if output.status.success() {
         return Ok(());
     }

@@ -56,4 +56,7 @@ pub enum ImageError {
         needed: u64,
         free: u64,
     },
+
+    #[error(transparent)]
+    Cancelled(#[from] oic_cancel::Cancelled),
 }

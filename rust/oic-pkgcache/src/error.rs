@@ -87,6 +87,9 @@ pub enum PkgCacheError {
 
     #[error(transparent)]
     Repo(#[from] oic_repo::RepoError),
+
+    #[error(transparent)]
+    Cancelled(#[from] oic_cancel::Cancelled),
 }
 
 impl PkgCacheError {

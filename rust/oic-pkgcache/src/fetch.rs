@@ -55,13 +55,13 @@ pub fn fetch_packages_blocking(
         .enable_all()
         .build()
         .map_err(|error| PkgCacheError::io("tokio runtime", error))?;
-    runtime.block_on(fetch_packages(
+    runtime.block_on(oic_cancel::or_cancelled(fetch_packages(
         cache_dir,
         provider_id,
         wanted,
         options,
         reporter,
-    ))
+    )))
 }
 
 async fn fetch_inner(

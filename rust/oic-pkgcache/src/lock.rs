@@ -15,6 +15,9 @@ use nix::fcntl::{fcntl, FcntlArg};
 use crate::error::PkgCacheError;
 use crate::layout::lock_path;
 
+/// The pause between attempts to take a lock another process holds.
+const LOCK_RETRY: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Whether a lock may be shared with other holders.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LockKind {
@@ -60,7 +63,7 @@ impl CacheLock {
 
         if !try_lock(&file, kind).map_err(|source| lock_error(&path, source))? {
             announce_wait(&file, &path, kind);
-            lock_blocking(&file, kind).map_err(|source| lock_error(&path, source))?;
+            wait_for_lock(&file, &path, kind)?;
         }
         tracing::debug!(path = %path.display(), ?kind, "package cache locked");
         Ok(Self { _file: file, kind })
@@ -116,12 +119,13 @@ pub(crate) fn try_lock(file: &impl AsFd, kind: LockKind) -> Result<bool, Errno> 
     }
 }
 
-fn lock_blocking(file: &impl AsFd, kind: LockKind) -> Result<(), Errno> {
+/// Retries the lock until it is free. It polls rather than blocking in the kernel, so that a
+/// cancelled build stops waiting.
+fn wait_for_lock(file: &File, path: &Path, kind: LockKind) -> Result<(), PkgCacheError> {
     loop {
-        match fcntl(file, FcntlArg::F_OFD_SETLKW(&flock(kind))) {
-            Ok(_) => return Ok(()),
-            Err(Errno::EINTR) => {}
-            Err(error) => return Err(error),
+        oic_cancel::sleep(LOCK_RETRY)?;
+        if try_lock(file, kind).map_err(|source| lock_error(path, source))? {
+            return Ok(());
         }
     }
 }

@@ -99,4 +99,7 @@ pub enum RepoError {
         #[source]
         source: std::io::Error,
     },
+
+    #[error(transparent)]
+    Cancelled(#[from] oic_cancel::Cancelled),
 }

@@ -47,5 +47,8 @@ pub fn load_repositories_blocking(
             path: "tokio runtime".to_owned(),
             source,
         })?;
-    runtime.block_on(load_repositories(repositories, options))
+    runtime.block_on(oic_cancel::or_cancelled(load_repositories(
+        repositories,
+        options,
+    )))
 }

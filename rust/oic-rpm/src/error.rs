@@ -162,4 +162,7 @@ pub enum RpmError {
 
     #[error("No package or capability `{name}` is available in the configured repositories")]
     NotFound { name: String },
+
+    #[error(transparent)]
+    Cancelled(#[from] oic_cancel::Cancelled),
 }

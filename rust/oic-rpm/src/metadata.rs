@@ -141,7 +141,9 @@ pub fn load_repository_blocking(
         })?;
     let fetcher = Fetcher::new()?;
     let cache = MetadataCache::new(&options.cache_dir, &options.provider_id);
-    runtime.block_on(load_repository(repository, &fetcher, &cache, options))
+    runtime.block_on(oic_cancel::or_cancelled(load_repository(
+        repository, &fetcher, &cache, options,
+    )))
 }
 
 /// Loads, verifies and parses the metadata of one repository.
