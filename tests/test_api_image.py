@@ -162,33 +162,41 @@ def test_example_boots_and_runs_command(example: BuiltImage) -> None:
     assert state in ("running", "degraded")
 
 
-# A Python program that builds through Composer and is stopped with SIGINT by the test.
+# A Python program that builds through Composer, is stopped with SIGINT by the test, then checks
+# its own mounts and builds the same template again in the same process.
 SIGINT_PROGRAM = """\
 import sys
 import os_image_composer as oic
 composer = oic.Composer.from_file(sys.argv[1])
 try:
     composer.build(sys.argv[2])
-finally:
-    print("finally ran", flush=True)
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+else:
+    sys.exit("the build was not interrupted")
+with open("/proc/self/mountinfo", encoding="utf-8") as mountinfo:
+    left = [line for line in mountinfo if sys.argv[3] in line]
+print("mounts left:", len(left), flush=True)
+result = composer.build(sys.argv[2])
+print("rebuilt:", result.artifacts[0].path.name, flush=True)
 """
 
 
 @pytest.mark.root
-def test_sigint_during_build_exits_130(
+def test_sigint_during_build_raises_keyboard_interrupt(
     composer: oic.Composer, example: BuiltImage, tmp_path: Path
 ) -> None:
     config_file = composer.config.file
     assert config_file is not None
     template = tmp_path / "interrupted.yml"
     template.write_text(example_text("interrupted"), encoding="utf-8")
+    work = composer.config.work_dir / PROVIDER
     process = subprocess.Popen(
-        [sys.executable, "-c", SIGINT_PROGRAM, str(config_file), str(template)],
+        [sys.executable, "-c", SIGINT_PROGRAM, str(config_file), str(template), str(work)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    work = composer.config.work_dir / PROVIDER
     proc_mount = work / "imageroot" / "interrupted" / "partial" / "root" / "proc"
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and process.poll() is None:
@@ -197,15 +205,72 @@ def test_sigint_during_build_exits_130(
         time.sleep(0.2)
     assert process.poll() is None, "the build ended before its image root was mounted"
     process.send_signal(signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=120)
+    stdout, stderr = process.communicate(timeout=900)
 
-    assert process.returncode == 130, stderr[-4000:]
-    assert "finally ran" not in stdout
-    assert "KeyboardInterrupt" not in stderr
+    assert process.returncode == 0, stderr[-4000:]
+    assert stdout.splitlines() == [
+        "interrupted",
+        "mounts left: 0",
+        "rebuilt: debian12-minimal-1.0.0.raw",
+    ], stderr[-4000:]
+    assert "Traceback" not in stderr
     assert mounts_below(composer.config.work_dir) == []
-    assert not composer.output_dir(template).exists()
-    assert not (work / "imageroot" / "interrupted" / "current").exists()
+    assert (work / "imageroot" / "interrupted" / "current").is_dir()
     verify = composer.cache.verify(PROVIDER)
     assert verify["mismatched"] == []
     assert verify["ok"] > 0
-    assert composer.chroot(PROVIDER).status().exists
+
+
+# A Python program that cancels the asyncio task of a build once the build has mounted its
+# image root, then counts its own mounts.
+CANCEL_TASK_PROGRAM = """\
+import asyncio
+import sys
+import os_image_composer as oic
+
+def mounted(marker):
+    with open("/proc/self/mountinfo", encoding="utf-8") as mountinfo:
+        return [line for line in mountinfo if marker in line]
+
+async def main():
+    composer = oic.Composer.from_file(sys.argv[1])
+    task = asyncio.create_task(composer.build_async(sys.argv[2]))
+    while not task.done() and not mounted(sys.argv[3] + "/proc"):
+        await asyncio.sleep(0.1)
+    if task.done():
+        sys.exit("the build ended before its image root was mounted")
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        print("cancelled", flush=True)
+    print("mounts left:", len(mounted(sys.argv[4])), flush=True)
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.root
+def test_cancelled_build_task_releases_mounts(
+    composer: oic.Composer, example: BuiltImage, tmp_path: Path
+) -> None:
+    config_file = composer.config.file
+    assert config_file is not None
+    template = tmp_path / "cancelled.yml"
+    template.write_text(example_text("cancelled"), encoding="utf-8")
+    work = composer.config.work_dir / PROVIDER
+    partial = work / "imageroot" / "cancelled" / "partial" / "root"
+    arguments = [str(config_file), str(template), str(partial), str(work)]
+    result = subprocess.run(
+        [sys.executable, "-c", CANCEL_TASK_PROGRAM, *arguments],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert result.stdout.splitlines() == ["cancelled", "mounts left: 0"], result.stderr[-4000:]
+    assert mounts_below(composer.config.work_dir) == []
+    assert not composer.output_dir(template).exists()
+    assert not (work / "imageroot" / "cancelled" / "current").exists()

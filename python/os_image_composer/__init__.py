@@ -4,7 +4,7 @@ The Rust core does the work; this package contains typed classes over it, the co
 (`os-image-composer`, also `python -m os_image_composer`) and a pytest plugin.
 """
 
-from os_image_composer._native import __version__
+from os_image_composer._native import CancelToken, __version__
 from os_image_composer.build import Artifact, BuildResult, CacheUse, StageTime
 from os_image_composer.cache import PackageCache
 from os_image_composer.chroot import ChrootEnv, ChrootPreparation, ChrootStatus
@@ -13,6 +13,7 @@ from os_image_composer.config import Config, Setting
 from os_image_composer.errors import (
     BuildError,
     CacheError,
+    CancellationError,
     ChecksumError,
     ChrootError,
     ComposerError,
@@ -36,6 +37,8 @@ __all__ = [
     "BuildResult",
     "CacheError",
     "CacheUse",
+    "CancelToken",
+    "CancellationError",
     "ChecksumError",
     "ChrootEnv",
     "ChrootError",

@@ -2,8 +2,10 @@
 # Functions return JSON text that the typed classes of the package decode.
 
 from collections.abc import Callable
+from typing import final
 
 __all__ = [
+    "CancelToken",
     "__version__",
     "build_template",
     "cache_clean",
@@ -23,6 +25,17 @@ __all__ = [
     "set_log_level",
 ]
 __version__: str
+
+@final
+class CancelToken:
+    """A handle that stops the native call it was passed to."""
+
+    def __init__(self) -> None: ...
+    def cancel(self) -> None:
+        """Stop the call; it raises CancellationError once its mounts are released."""
+    @property
+    def cancelled(self) -> bool:
+        """Whether `cancel()` was called."""
 
 def load_config(
     config_file: str | None = None,
@@ -111,6 +124,7 @@ def build_template(
     cache_dir: str | None = None,
     work_dir: str | None = None,
     workers: int | None = None,
+    cancel: CancelToken | None = None,
 ) -> str: ...
 def prepare_chroot(
     path: str,

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from os import PathLike
 from pathlib import Path
 from typing import Any, Literal
 
+from os_image_composer._native import CancelToken
 from os_image_composer.build import BuildResult
 from os_image_composer.cache import PackageCache
 from os_image_composer.chroot import ChrootEnv
 from os_image_composer.config import Config
+from os_image_composer.errors import CancellationError
 from os_image_composer.provider import Provider
 from os_image_composer.resolution import Resolution
 from os_image_composer.template import ImageTemplate, ProgressCallback
@@ -33,17 +36,16 @@ class Composer:
     works. Builds of the same ``systemConfig.name`` take turns on a lock, and builds of
     different names share only the caches, which have their own locks.
 
-    SIGINT (Ctrl-C) during a build ends the Python process, not only the build: once a build
-    has mounted anything, the core handles SIGINT and SIGTERM by releasing every mount of the
-    process, stopping its child processes and exiting with status 130 (143 for SIGTERM). No
-    `KeyboardInterrupt` is raised, Python's cleanup (``finally`` blocks, ``atexit``) does not
-    run, and the handlers stay installed until the process exits. The package cache keeps only
-    verified files and an image root is recorded only when complete, so the caches stay
-    usable. Before the first mount in the process, SIGINT reaches Python as usual and
-    `KeyboardInterrupt` is raised when the native call returns, after the build has finished.
-
-    NOTE: only SIGINT after the first mount is tested; the case before it follows from Python's
-    signal handling and is not checked by a test.
+    Ctrl-C (SIGINT, or a Jupyter kernel interrupt) during a build, resolve, fetch or chroot
+    call made from the main thread cancels that call and raises `KeyboardInterrupt` once it
+    has stopped: its child processes get SIGTERM (SIGKILL after 5 s), its downloads and loops
+    stop at their next check, its mounts, loop devices and temporary files are released, and
+    the previous output folder stays. The package cache keeps only verified files and an image
+    root is recorded only when complete, so the caches stay usable and the process (or kernel)
+    can build again. Python runs signal handlers only in the main thread: a build running in
+    another thread is stopped with a `CancelToken` passed as ``cancel=`` (it then raises
+    `CancellationError`), and cancelling the task of `build_async` stops its build the same
+    way. SIGTERM still ends the process with status 143 after releasing every mount.
     """
 
     __module__ = "os_image_composer"
@@ -102,17 +104,24 @@ class Composer:
         with_recommends: bool = False,
         dotfile: str | PathLike[str] | None = None,
         progress: Progress = None,
+        cancel: CancelToken | None = None,
     ) -> BuildResult:
         """Build the image of `template`, like ``os-image-composer build``; needs root.
 
         `offline` uses only cached metadata, `with_recommends` installs Recommends too, and
         `dotfile` receives the dependency graph in Graphviz DOT. `progress` receives the fetch
         events of `ImageTemplate.fetch` (a callable such as `TqdmProgress`), or ``"text"`` or
-        True for the terminal display. Raises the `ComposerError` subclass of the failed stage.
+        True for the terminal display. `cancel.cancel()` stops the build from another thread.
+        Raises the `ComposerError` subclass of the failed stage, `KeyboardInterrupt` when the
+        build was interrupted, and `CancellationError` when it was cancelled through `cancel`.
         """
         checked = self.template(template)
         return checked.build(
-            offline=offline, with_recommends=with_recommends, dotfile=dotfile, progress=progress
+            offline=offline,
+            with_recommends=with_recommends,
+            dotfile=dotfile,
+            progress=progress,
+            cancel=cancel,
         )
 
     async def build_async(
@@ -126,17 +135,30 @@ class Composer:
     ) -> BuildResult:
         """Build like `build`, in a worker thread, so the event loop keeps running.
 
-        Cancelling the awaiting task does not stop the build: the thread runs to the end and
-        its result is dropped.
+        Cancelling the awaiting task stops the build: the task waits until the build has
+        released its mounts and temporary files, then raises `asyncio.CancelledError`.
         """
-        return await asyncio.to_thread(
-            self.build,
-            template,
-            offline=offline,
-            with_recommends=with_recommends,
-            dotfile=dotfile,
-            progress=progress,
+        token = CancelToken()
+        worker = asyncio.ensure_future(
+            asyncio.to_thread(
+                self.build,
+                template,
+                offline=offline,
+                with_recommends=with_recommends,
+                dotfile=dotfile,
+                progress=progress,
+                cancel=token,
+            )
         )
+        try:
+            return await asyncio.shield(worker)
+        except asyncio.CancelledError:
+            token.cancel()
+            # The build raises CancellationError once it has stopped; the task's cancellation is
+            # what the caller asked for.
+            with contextlib.suppress(CancellationError):
+                await worker
+            raise
 
     def output_dir(self, template: TemplateSource) -> Path:
         """Return ``{work_dir}/{provider-id}/imagebuild/{systemConfig.name}/`` for `template`."""

@@ -11,6 +11,7 @@ from typing import NamedTuple
 __all__ = [
     "BuildError",
     "CacheError",
+    "CancellationError",
     "ChecksumError",
     "ChrootError",
     "ComposerError",
@@ -160,5 +161,12 @@ class ChrootError(ComposerError):
 class BuildError(ComposerError):
     """A build stage failed: the image root, disk, bootloader, artifacts or SBOM, or the host
     cannot build (not root); the message names the stage's value and the fix."""
+
+    __module__ = "os_image_composer"
+
+
+class CancellationError(ComposerError):
+    """The call was stopped through the `CancelToken` passed to it, after it released its mounts
+    and temporary files. An interrupt (Ctrl-C) raises `KeyboardInterrupt` instead."""
 
     __module__ = "os_image_composer"

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from os_image_composer import _native
+from os_image_composer._native import CancelToken
 from os_image_composer.build import BuildResult
 from os_image_composer.config import Config
 from os_image_composer.errors import TemplateError
@@ -199,13 +200,16 @@ class ImageTemplate:
         with_recommends: bool = False,
         dotfile: str | PathLike[str] | None = None,
         progress: ProgressCallback | Literal["text"] | bool | None = None,
+        cancel: CancelToken | None = None,
     ) -> BuildResult:
         """Build the image; needs root.
 
         Runs every stage and returns the artifacts, SBOM paths, stage times and cache use.
         `progress` takes what `fetch` takes, and True for the terminal display. A failed stage
         raises the `ComposerError` subclass of its kind (`BuildError` for the image stages) and
-        leaves the previous output folder as it was.
+        leaves the previous output folder as it was. Ctrl-C stops the build and raises
+        `KeyboardInterrupt`; `cancel.cancel()` from another thread stops it and raises
+        `CancellationError` (see `Composer`).
         """
         if self._path is None:
             raise TypeError("build needs a template read with ImageTemplate.from_file")
@@ -220,6 +224,7 @@ class ImageTemplate:
             cache_dir=arguments["cache_dir"],
             work_dir=arguments["work_dir"],
             workers=arguments["workers"],
+            cancel=cancel,
         )
         return BuildResult.from_report(json.loads(data))
 

@@ -6,15 +6,17 @@ use oic_build::{BuildOptions, PackagesOptions};
 use pyo3::prelude::*;
 
 use crate::cache::reporter_of;
+use crate::cancel::CancelToken;
 use crate::packages::build_error;
 use crate::{config_args, ConfigArgs};
 
 /// Builds the image of the template at `path` and returns the build report as JSON. `progress`
-/// takes what `fetch_template` takes, and also a bool for the terminal display.
+/// takes what `fetch_template` takes, and also a bool for the terminal display. `cancel` stops
+/// the build from another thread or task.
 #[pyfunction]
 #[pyo3(signature = (
     path, offline=false, with_recommends=false, dotfile=None, progress=None, config_file=None,
-    cache_dir=None, work_dir=None, workers=None
+    cache_dir=None, work_dir=None, workers=None, cancel=None
 ))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn build_template(
@@ -28,6 +30,7 @@ pub(crate) fn build_template(
     cache_dir: Option<PathBuf>,
     work_dir: Option<PathBuf>,
     workers: Option<u32>,
+    cancel: Option<PyRef<'_, CancelToken>>,
 ) -> PyResult<String> {
     let args: ConfigArgs = config_args(config_file, cache_dir, work_dir, None, workers, None, None);
     let config = args.load(py)?;
@@ -39,8 +42,11 @@ pub(crate) fn build_template(
         },
         dotfile,
     };
-    let report = py
-        .detach(|| oic_build::build_file(&path, &config, &options, &reporter))
-        .map_err(|error| build_error(py, &error))?;
+    let report = crate::cancel::run(
+        py,
+        cancel.as_deref(),
+        || oic_build::build_file(&path, &config, &options, &reporter),
+        |py, error| build_error(py, &error),
+    )?;
     Ok(serde_json::to_string(&report).expect("build reports serialize"))
 }

@@ -120,12 +120,13 @@ pub(crate) fn fetch_template(
         offline,
         with_recommends,
     };
-    let result = py.detach(|| {
+    let work = || {
         let outcome = oic_build::resolve_packages(&checked, &config, options)?;
         let report = oic_build::fetch_packages(&outcome, &config, reporter)?;
         Ok::<_, oic_build::BuildError>((outcome, report))
-    });
-    let (outcome, report) = result.map_err(|error| build_error(py, &error))?;
+    };
+    let (outcome, report) =
+        crate::cancel::run(py, None, work, |py, error| build_error(py, &error))?;
     if let Some(dotfile) = dotfile {
         crate::packages::write_dotfile(py, &dotfile, &outcome.dot)?;
     }
@@ -179,9 +180,12 @@ pub(crate) fn cache_clean(
         provider,
         dry_run,
     };
-    let report = py
-        .detach(|| oic_pkgcache::clean(&config.cache_dir.value, &config.work_dir.value, &options))
-        .map_err(|error| cache_error(py, &error))?;
+    let report = crate::cancel::run(
+        py,
+        None,
+        || oic_pkgcache::clean(&config.cache_dir.value, &config.work_dir.value, &options),
+        |py, error| cache_error(py, &error),
+    )?;
     Ok(serde_json::to_string(&report).expect("clean reports serialize"))
 }
 
@@ -204,9 +208,12 @@ pub(crate) fn cache_prune(
         provider,
         dry_run,
     };
-    let report = py
-        .detach(|| oic_pkgcache::prune(&config.cache_dir.value, &options))
-        .map_err(|error| cache_error(py, &error))?;
+    let report = crate::cancel::run(
+        py,
+        None,
+        || oic_pkgcache::prune(&config.cache_dir.value, &options),
+        |py, error| cache_error(py, &error),
+    )?;
     Ok(serde_json::to_string(&report).expect("prune reports serialize"))
 }
 
@@ -231,12 +238,11 @@ pub(crate) fn cache_verify(
         architecture: definition.package_arch.clone(),
         offline: true,
     };
-    let report = py
-        .detach(|| {
-            let index = oic_pkgcache::load_verify_index(&definition.repositories, &options)?;
-            oic_pkgcache::verify(&config.cache_dir.value, Some(provider), delete, &index)
-        })
-        .map_err(|error| cache_error(py, &error))?;
+    let work = || {
+        let index = oic_pkgcache::load_verify_index(&definition.repositories, &options)?;
+        oic_pkgcache::verify(&config.cache_dir.value, Some(provider), delete, &index)
+    };
+    let report = crate::cancel::run(py, None, work, |py, error| cache_error(py, &error))?;
     Ok(serde_json::to_string(&report).expect("verify reports serialize"))
 }
 
@@ -268,8 +274,11 @@ pub(crate) fn prepare_chroot(
         offline,
         with_recommends: false,
     };
-    let report = py
-        .detach(|| oic_build::prepare_chroot(&checked, &config, options, reporter))
-        .map_err(|error| build_error(py, &error))?;
+    let report = crate::cancel::run(
+        py,
+        None,
+        || oic_build::prepare_chroot(&checked, &config, options, reporter),
+        |py, error| build_error(py, &error),
+    )?;
     Ok(serde_json::to_string(&report).expect("chroot reports serialize"))
 }

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 mod build;
 mod cache;
+mod cancel;
 mod errors;
 mod logging;
 mod packages;
@@ -226,6 +227,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(build::build_template, m)?)?;
     m.add_function(wrap_pyfunction!(repository::provider_default_template, m)?)?;
     m.add_function(wrap_pyfunction!(repository::repository_packages, m)?)?;
+    m.add_class::<cancel::CancelToken>()?;
+    // SIGINT stays with Python, which raises KeyboardInterrupt; `cancel::run` turns that into a
+    // cancellation. The core still handles SIGTERM by releasing mounts and exiting.
+    oic_chroot::signals::leave_interrupt_to_caller();
     logging::install();
     Ok(())
 }

@@ -51,9 +51,12 @@ pub(crate) fn resolve_template(
         offline,
         with_recommends,
     };
-    let outcome = py
-        .detach(|| oic_build::resolve_packages(&checked, &config, options))
-        .map_err(|error| build_error(py, &error))?;
+    let outcome = crate::cancel::run(
+        py,
+        None,
+        || oic_build::resolve_packages(&checked, &config, options),
+        |py, error| build_error(py, &error),
+    )?;
     if let Some(dotfile) = dotfile {
         write_dotfile(py, &dotfile, &outcome.dot)?;
     }

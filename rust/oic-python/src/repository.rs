@@ -77,9 +77,12 @@ pub(crate) fn repository_packages(
         offline,
     };
     let repositories = [selected.clone()];
-    let mut loaded = py
-        .detach(|| oic_repo::load_repositories_blocking(&repositories, &options))
-        .map_err(|error| build_error(py, &oic_build::BuildError::Metadata(error)))?;
+    let mut loaded = crate::cancel::run(
+        py,
+        None,
+        || oic_repo::load_repositories_blocking(&repositories, &options),
+        |py, error| build_error(py, &oic_build::BuildError::Metadata(error)),
+    )?;
     let metadata = loaded.pop().expect("one repository was loaded");
     Ok(metadata_json(&metadata).to_string())
 }
