@@ -73,111 +73,116 @@ pub(crate) fn rpm_error(
     message: &str,
     context: Option<PackageContext<'_>>,
 ) -> PyErr {
-    let context_repository = context.map(|context| context.repository.to_owned());
-    match error {
-        RpmError::Repo(repo) => metadata_error(py, repo, message),
+    if let RpmError::Repo(repo) = error {
+        return metadata_error(py, repo, message);
+    }
+    let mapped = signature_error(py, error, message, context)
+        .or_else(|| checksum_error(py, error, message))
+        .or_else(|| resolution_error(py, error, message));
+    mapped.unwrap_or_else(|| {
+        let repository = repository_of(error).or(context.map(|c| c.repository.to_owned()));
+        python_error_with(py, "MetadataError", message, &[("repository", repository)])
+    })
+}
+
+/// Maps an unsigned or wrongly signed repomd.xml or package to `SignatureError`.
+fn signature_error(
+    py: Python<'_>,
+    error: &RpmError,
+    message: &str,
+    context: Option<PackageContext<'_>>,
+) -> Option<PyErr> {
+    let attributes = match error {
         RpmError::MissingRepomdSignature { repository, .. }
-        | RpmError::Signature { repository, .. } => python_error_with(
-            py,
-            "SignatureError",
-            message,
-            &[("repository", Some(repository.clone())), ("package", None)],
-        ),
-        RpmError::Unsigned { path } | RpmError::PackageSignature { path, .. } => python_error_with(
-            py,
-            "SignatureError",
-            message,
-            &[
-                ("repository", context_repository),
-                ("package", Some(package_name(path, context))),
-            ],
-        ),
+        | RpmError::Signature { repository, .. } => {
+            [("repository", Some(repository.clone())), ("package", None)]
+        }
+        RpmError::Unsigned { path } | RpmError::PackageSignature { path, .. } => [
+            ("repository", context.map(|c| c.repository.to_owned())),
+            ("package", Some(package_name(path, context))),
+        ],
+        _ => return None,
+    };
+    Some(python_error_with(
+        py,
+        "SignatureError",
+        message,
+        &attributes,
+    ))
+}
+
+/// Maps a size or digest mismatch against repomd.xml, primary.xml or the package's own header
+/// to `ChecksumError`.
+fn checksum_error(py: Python<'_>, error: &RpmError, message: &str) -> Option<PyErr> {
+    let attributes = match error {
         RpmError::Checksum {
             url,
             algorithm,
             expected,
             actual,
             ..
-        } => python_error_with(
-            py,
-            "ChecksumError",
-            message,
-            &[
-                ("url", Some(url.clone())),
-                ("algorithm", Some(algorithm.clone())),
-                ("expected", Some(expected.clone())),
-                ("actual", Some(actual.clone())),
-            ],
-        ),
+        } => vec![
+            ("url", Some(url.clone())),
+            ("algorithm", Some(algorithm.clone())),
+            ("expected", Some(expected.clone())),
+            ("actual", Some(actual.clone())),
+        ],
         RpmError::Size {
             url,
             expected,
             actual,
             ..
-        } => python_error_with(
-            py,
-            "ChecksumError",
-            message,
-            &[
-                ("url", Some(url.clone())),
-                ("expected_size", Some(expected.to_string())),
-                ("actual_size", Some(actual.to_string())),
-            ],
-        ),
+        } => vec![
+            ("url", Some(url.clone())),
+            ("expected_size", Some(expected.to_string())),
+            ("actual_size", Some(actual.to_string())),
+        ],
         RpmError::PackageDigest {
             path,
             what,
             expected,
             actual,
-        } => python_error_with(
-            py,
-            "ChecksumError",
-            message,
-            &[
-                ("url", Some(path.display().to_string())),
-                ("algorithm", Some(what.clone())),
-                ("expected", Some(expected.clone())),
-                ("actual", Some(actual.clone())),
-            ],
-        ),
+        } => vec![
+            ("url", Some(path.display().to_string())),
+            ("algorithm", Some(what.clone())),
+            ("expected", Some(expected.clone())),
+            ("actual", Some(actual.clone())),
+        ],
+        _ => return None,
+    };
+    Some(python_error_with(py, "ChecksumError", message, &attributes))
+}
+
+/// Maps a failed resolution to `ResolutionError`, with the dependency that nothing provides.
+fn resolution_error(py: Python<'_>, error: &RpmError, message: &str) -> Option<PyErr> {
+    let attributes = match error {
         RpmError::MissingDependency {
             package,
             dependency,
             chain,
             ..
-        } => python_error_with(
-            py,
-            "ResolutionError",
-            message,
-            &[
-                ("package", Some(package.clone())),
-                ("dependency", Some(dependency.clone())),
-                ("chain", Some(chain.clone())),
-            ],
-        ),
-        RpmError::Unsolvable { .. } | RpmError::NotFound { .. } => {
-            python_error_with(py, "ResolutionError", message, &[])
-        }
+        } => vec![
+            ("package", Some(package.clone())),
+            ("dependency", Some(dependency.clone())),
+            ("chain", Some(chain.clone())),
+        ],
         RpmError::RichDependency {
             package,
             expression,
             ..
-        } => python_error_with(
-            py,
-            "ResolutionError",
-            message,
-            &[
-                ("package", Some(package.clone())),
-                ("dependency", Some(expression.clone())),
-            ],
-        ),
-        _ => python_error_with(
-            py,
-            "MetadataError",
-            message,
-            &[("repository", repository_of(error).or(context_repository))],
-        ),
-    }
+        } => vec![
+            ("package", Some(package.clone())),
+            ("dependency", Some(expression.clone())),
+        ],
+        RpmError::Unsolvable { .. } | RpmError::NotFound { .. } => Vec::new(),
+        _ => return None,
+    };
+    Some(python_error_with(
+        py,
+        "ResolutionError",
+        message,
+        &attributes,
+    ))
 }
 
 /// Returns the repository an RPM metadata error names, if any.

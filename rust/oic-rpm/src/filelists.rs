@@ -62,10 +62,10 @@ pub struct ListedFile {
 
 /// Parses a decompressed filelists.xml and returns the entries whose path is in `wanted`.
 /// `url` names the document in errors.
-pub fn parse_filelists<R: BufRead>(
+pub fn parse_filelists<R: BufRead, S: std::hash::BuildHasher>(
     input: R,
     url: &str,
-    wanted: &HashSet<String>,
+    wanted: &HashSet<String, S>,
 ) -> Result<Vec<ListedFile>, RpmError> {
     let mut reader = Reader::from_reader(input);
     let mut buffer = Vec::new();
