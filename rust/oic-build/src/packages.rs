@@ -76,7 +76,7 @@ pub struct PackagesOutcome {
     pub dot: String,
     pub metadata_seconds: f64,
     pub solve_seconds: f64,
-    /// The check that fetched files must pass besides size and SHA256: for RPM providers the
+    /// The check that fetched files must pass besides size and checksum: for RPM providers the
     /// package signature.
     #[serde(skip)]
     pub file_check: Option<oic_pkgcache::SharedFileCheck>,

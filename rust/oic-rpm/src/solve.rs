@@ -3,8 +3,9 @@
 //! The rules are rpm's, as dnf applies them when it installs into an empty root:
 //!
 //! - Every `Requires` must be satisfied by a package name, a `Provides` entry or a file that
-//!   primary.xml lists, or that [`crate::add_file_provides`] added from filelists.xml. Versioned entries compare with [`crate::Constraint::overlaps`], and an
-//!   unversioned `Provides` satisfies every versioned `Requires` of its name.
+//!   primary.xml lists, or that [`crate::add_file_provides`] added from filelists.xml.
+//!   Versioned entries compare with [`crate::Constraint::overlaps`], and an unversioned
+//!   `Provides` satisfies every versioned `Requires` of its name.
 //! - Rich dependencies with `and` and `or`, nested in any way, are expanded into clauses of
 //!   alternatives. Other operators make the package uninstallable, with the reason.
 //! - `Conflicts` keeps every package that provides a matching capability out of the solution,
