@@ -322,6 +322,26 @@ def test_repomd_signature_raises_signature_error(
     assert "repomd.xml" in result.stderr
 
 
+def test_unsigned_repomd_raises_signature_error(
+    tmp_path: Path,
+    rpm_repo: RepoFixture,
+    served_copy: Callable[[RepoFixture], tuple[Path, RepoFixture]],
+) -> None:
+    root, repo = served_copy(rpm_repo)
+    (root / "repodata" / "repomd.xml.asc").unlink()
+    config = write_files(tmp_path, repo, "tool")
+
+    with pytest.raises(oic.SignatureError) as caught:
+        template(tmp_path, config).resolve()
+    assert caught.value.repository == "azl-test"
+    assert caught.value.package is None
+    assert "repomd.xml.asc" in str(caught.value)
+
+    result = cli(config, "resolve", str(tmp_path / "t.yml"))
+    assert result.returncode == 1, result.stdout
+    assert "gpgCheck: false" in result.stderr
+
+
 def test_primary_mismatch_raises_checksum_error(
     tmp_path: Path,
     rpm_repo: RepoFixture,
