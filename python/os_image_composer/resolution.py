@@ -22,7 +22,7 @@ class ResolvedPackage:
     url: str
     size: int
     checksum_type: str
-    """``sha256`` for Debian; the type primary.xml gives for RPM, such as ``sha512``."""
+    """``sha256`` for Debian, and for RPM the type primary.xml gives, such as ``sha512``."""
     checksum: str
     """The lowercase hexadecimal digest of the package file."""
     sha256: str | None

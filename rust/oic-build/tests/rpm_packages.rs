@@ -43,7 +43,7 @@ fn spec(checksum: &str) -> serde_json::Value {
     json!({"packages": packages, "checksum": checksum})
 }
 
-/// Builds the repository with SHA-256 checksums once; each test serves its own copy.
+/// Builds the repository with SHA-256 checksums once. Each test serves its own copy.
 fn built() -> &'static (tempfile::TempDir, BuiltRpmRepo) {
     static BUILT: OnceLock<(tempfile::TempDir, BuiltRpmRepo)> = OnceLock::new();
     BUILT.get_or_init(|| build("sha256"))

@@ -27,7 +27,7 @@ use crate::universe::RpmUniverse;
 use crate::xml::{attribute, text_of};
 use crate::RpmRepoMetadata;
 
-/// Where one repository's filelists.xml comes from.
+/// The location and repomd.xml entry of one repository's filelists.xml.
 #[derive(Debug, Clone)]
 pub struct FilelistsSource {
     pub repository: Repository,
@@ -40,7 +40,7 @@ pub struct FilelistsSource {
 }
 
 impl RpmRepoMetadata {
-    /// Returns where this repository's filelists.xml comes from.
+    /// Returns the location and repomd.xml entry of this repository's filelists.xml.
     pub fn filelists_source(&self) -> FilelistsSource {
         FilelistsSource {
             repository: self.repository.clone(),
