@@ -66,7 +66,7 @@ def test_repository_lookup_on_mirror(composer: oic.Composer, debian_mirror: Debi
     assert repository.status.signature["status"] == "verified"
     assert repository.status.url == debian_mirror.url
     systemd = repository.get("systemd")
-    assert systemd is not None
+    assert isinstance(systemd, oic.Package)
     assert systemd.version == debian_mirror.packages["systemd"]
     assert systemd.filename.startswith("pool/main/s/systemd/")
     assert len(systemd.sha256) == 64

@@ -27,7 +27,7 @@ from os_image_composer.errors import (
     VerificationError,
 )
 from os_image_composer.progress import ProgressEvents, TqdmProgress
-from os_image_composer.provider import Package, Provider, Repository
+from os_image_composer.provider import Package, Provider, Repository, RpmPackage
 from os_image_composer.resolution import Dependency, RepositoryStatus, Resolution, ResolvedPackage
 from os_image_composer.template import ImageTemplate
 
@@ -61,6 +61,7 @@ __all__ = [
     "Resolution",
     "ResolutionError",
     "ResolvedPackage",
+    "RpmPackage",
     "Setting",
     "SignatureError",
     "StageTime",

@@ -109,17 +109,31 @@ class VerificationError(ComposerError):
 
 
 class SignatureError(VerificationError):
-    """A repository's metadata is unsigned, or signed by a key outside its configured keys."""
+    """A repository's metadata or an RPM package is unsigned, or signed by a key outside the
+    repository's configured keys.
+
+    `repository` names the repository. `package` is the file name of the ``.rpm`` package whose
+    header signature failed, and None when the repository's metadata failed.
+    """
 
     __module__ = "os_image_composer"
 
-    def __init__(self, message: str, repository: str | None = None) -> None:
+    def __init__(
+        self, message: str, repository: str | None = None, package: str | None = None
+    ) -> None:
         super().__init__(message)
         self.repository = repository
+        self.package = package
 
 
 class ChecksumError(VerificationError):
-    """A file's SHA256 or size differs from the signed metadata."""
+    """A file's checksum or size differs from the signed metadata.
+
+    `url` names the file. `algorithm` is the checksum type, such as ``sha256`` or ``sha512``
+    (for an RPM header or payload digest, which digest failed). `expected` and `actual` are
+    lowercase hexadecimal digests, and `expected_size` and `actual_size` are bytes. Each is None
+    when the failure does not involve it.
+    """
 
     __module__ = "os_image_composer"
 
@@ -131,9 +145,11 @@ class ChecksumError(VerificationError):
         actual: str | None = None,
         expected_size: str | int | None = None,
         actual_size: str | int | None = None,
+        algorithm: str | None = None,
     ) -> None:
         super().__init__(message)
         self.url = url
+        self.algorithm = algorithm
         self.expected = expected
         self.actual = actual
         self.expected_size = None if expected_size is None else int(expected_size)
@@ -141,9 +157,26 @@ class ChecksumError(VerificationError):
 
 
 class ResolutionError(ComposerError):
-    """The requested packages cannot be installed together; the message gives the chain."""
+    """The requested packages cannot be installed together; the message gives the chain.
+
+    For a dependency that nothing provides, `package` is the package that requires it,
+    `dependency` the requirement as rpm prints it, and `chain` the packages from the request to
+    it joined by `` -> ``. Each is None when the core does not report it.
+    """
 
     __module__ = "os_image_composer"
+
+    def __init__(
+        self,
+        message: str,
+        package: str | None = None,
+        dependency: str | None = None,
+        chain: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.package = package
+        self.dependency = dependency
+        self.chain = chain
 
 
 class CacheError(ComposerError):

@@ -9,10 +9,10 @@ from typing import Any
 
 from os_image_composer import _native
 from os_image_composer.config import Config
-from os_image_composer.errors import ConfigError
+from os_image_composer.errors import ConfigError, MetadataError
 from os_image_composer.resolution import RepositoryStatus
 
-__all__ = ["Package", "Provider", "Repository"]
+__all__ = ["Package", "Provider", "Repository", "RpmPackage"]
 
 
 @dataclass(frozen=True)
@@ -61,12 +61,73 @@ class Package:
         )
 
 
+@dataclass(frozen=True)
+class RpmPackage:
+    """A binary package as an RPM repository's primary.xml describes it."""
+
+    name: str
+    epoch: int
+    version: str
+    release: str | None
+    evr: str
+    """``[epoch:]version[-release]``, with the epoch only when it is not 0, as rpm prints it."""
+    architecture: str
+    """``noarch`` or the provider's package architecture, such as ``x86_64``."""
+    requires: tuple[str, ...]
+    """Each ``Requires`` entry as rpm prints it, such as ``tool >= 1:0.5`` or ``(a or b)``,
+    without ``rpmlib(...)`` entries."""
+    provides: tuple[str, ...]
+    conflicts: tuple[str, ...]
+    obsoletes: tuple[str, ...]
+    files: tuple[str, ...]
+    """The files primary.xml lists: those under ``/etc/``, in ``*bin/`` folders and
+    ``/usr/lib/sendmail``."""
+    location: str
+    """The path relative to the repository root (``location href``)."""
+    url: str
+    """The absolute URL of the ``.rpm`` file, without credentials."""
+    size: int
+    installed_size: int
+    """In bytes, as primary.xml gives it."""
+    checksum_type: str
+    """``sha224``, ``sha256``, ``sha384`` or ``sha512``."""
+    checksum: str
+    source_rpm: str | None
+
+    @classmethod
+    def from_json(cls, item: dict[str, Any]) -> RpmPackage:
+        """Read one package of the core's JSON."""
+        return cls(
+            name=str(item["name"]),
+            epoch=int(item["epoch"]),
+            version=str(item["version"]),
+            release=item["release"],
+            evr=str(item["evr"]),
+            architecture=str(item["architecture"]),
+            requires=tuple(item["requires"]),
+            provides=tuple(item["provides"]),
+            conflicts=tuple(item["conflicts"]),
+            obsoletes=tuple(item["obsoletes"]),
+            files=tuple(item["files"]),
+            location=str(item["location"]),
+            url=str(item["url"]),
+            size=int(item["size"]),
+            installed_size=int(item["installed_size"]),
+            checksum_type=str(item["checksum_type"]),
+            checksum=str(item["checksum"]),
+            source_rpm=item["source_rpm"],
+        )
+
+
 class Repository:
     """One repository of a provider, as the configuration gives it, with lazy metadata.
 
-    `load` fetches the repository's Release file and Packages indexes, verifies the OpenPGP
-    signature and every index's SHA256, and keeps them in the metadata cache, exactly as a build
-    does. `get`, `versions` and `search` load the metadata on first use.
+    For a Debian provider, `load` fetches the repository's Release file and Packages indexes,
+    verifies the OpenPGP signature and every index's SHA256, and lists `Package` entries. For an
+    RPM provider it fetches repodata/repomd.xml, verifies repomd.xml.asc and checks primary.xml's
+    size and checksum against it, and lists `RpmPackage` entries of the provider's architecture
+    and ``noarch``. Both keep the files in the metadata cache, exactly as a build does. `get`,
+    `versions` and `search` load the metadata on first use.
     """
 
     __module__ = "os_image_composer"
@@ -84,13 +145,13 @@ class Repository:
         self.gpg_check: bool = bool(spec.get("gpgCheck", True))
         self._config = config
         self._metadata: dict[str, Any] | None = None
-        self._packages: list[Package] = []
+        self._packages: list[Package | RpmPackage] = []
 
     def load(self, *, offline: bool = False) -> Repository:
         """Fetch, verify and parse the metadata now, and return this repository.
 
         `offline` uses only the metadata cache. Raises `MetadataError`, `SignatureError` or
-        `ChecksumError`.
+        `ChecksumError`, with the same attributes as a build.
         """
         arguments = self._config.arguments
         data = json.loads(
@@ -102,7 +163,11 @@ class Repository:
                 cache_dir=arguments["cache_dir"],
             )
         )
-        self._packages = [Package.from_json(item) for item in data.pop("packages")]
+        items = data.pop("packages")
+        if data["format"] == "rpm":
+            self._packages = [RpmPackage.from_json(item) for item in items]
+        else:
+            self._packages = [Package.from_json(item) for item in items]
         self._metadata = data
         return self
 
@@ -126,31 +191,51 @@ class Repository:
         )
 
     @property
-    def release(self) -> dict[str, Any]:
-        """The Release file's fields: origin, label, suite, codename, version, date,
-        valid_until (seconds since the Unix epoch), architectures and components."""
-        return dict(self._loaded()["release"])
+    def format(self) -> str:
+        """``deb`` or ``rpm``: which kind of `packages` the repository lists."""
+        return str(self._loaded()["format"])
 
     @property
-    def packages(self) -> list[Package]:
-        """Every package of the repository's indexes for the provider's architecture."""
+    def release(self) -> dict[str, Any]:
+        """The Release file's fields: origin, label, suite, codename, version, date,
+        valid_until (seconds since the Unix epoch), architectures and components.
+
+        Raises `MetadataError` for an RPM repository, which has no Release file.
+        """
+        data = self._loaded()
+        if "release" not in data:
+            message = f"Repository `{self.name}` is an RPM repository and has no Release file"
+            raise MetadataError(message, repository=self.name)
+        return dict(data["release"])
+
+    @property
+    def revision(self) -> str | None:
+        """The ``<revision>`` of an RPM repository's repomd.xml, or None for Debian."""
+        revision = self._loaded().get("revision")
+        return None if revision is None else str(revision)
+
+    @property
+    def packages(self) -> list[Package | RpmPackage]:
+        """Every package of the repository's metadata for the provider's architecture: `Package`
+        entries for Debian, `RpmPackage` entries (with ``noarch``) for RPM."""
         self._loaded()
         return list(self._packages)
 
-    def get(self, name: str) -> Package | None:
-        """Return the last stanza of package `name` in the index, if any.
+    def get(self, name: str) -> Package | RpmPackage | None:
+        """Return the last entry of package `name` in the metadata, if any.
 
         A Debian suite's index normally lists one version of each name, and `versions` returns
-        every stanza when there are more.
+        every stanza when there are more. An RPM repository often lists several versions, so
+        `versions` is the lookup to use there.
         """
         matches = self.versions(name)
         return matches[-1] if matches else None
 
-    def versions(self, name: str) -> list[Package]:
-        """Return every stanza of package `name`, in index order."""
+    def versions(self, name: str) -> list[Package | RpmPackage]:
+        """Return every entry of package `name`, in the order of the metadata."""
         return [package for package in self.packages if package.name == name]
 
-    def search(self, pattern: str) -> list[Package]:
+    def search(self, pattern: str) -> list[Package | RpmPackage]:
         """Return the packages whose name matches the shell-style glob `pattern`."""
         return [package for package in self.packages if fnmatch.fnmatchcase(package.name, pattern)]
 

@@ -21,7 +21,12 @@ class ResolvedPackage:
     """The pool path relative to the repository, as in the index's `Filename` field."""
     url: str
     size: int
-    sha256: str
+    checksum_type: str
+    """``sha256`` for Debian, and for RPM the type primary.xml gives, such as ``sha512``."""
+    checksum: str
+    """The lowercase hexadecimal digest of the package file."""
+    sha256: str | None
+    """`checksum` when `checksum_type` is ``sha256``, else None."""
     installed_size: int | None
     """In KiB, as the index gives it."""
     essential: bool

@@ -19,6 +19,7 @@ SPEC.json is one object. Every key except `packages` is optional:
       "key": {"algorithm": "rsa3072"},   # or "ed25519"
       "sign_repomd": true,
       "compression": "gz",                # primary.xml compression: "gz" or "xz"
+      "checksum": "sha256",               # repodata and package checksums: "sha256" or "sha512"
       "packages": [
         {
           "name": "hello", "version": "2.10", "release": "3", "epoch": 1,
@@ -60,6 +61,7 @@ ARCHES = ("noarch", "x86_64")
 SIGNERS = ("repo", "other", None)
 # createrepo_c 0.20 (Debian 12) has no zstd; oic-rpm tests zstd on its own.
 COMPRESSIONS = ("gz", "xz")
+CHECKSUMS = ("sha256", "sha512")
 NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")
 VERSION_RE = re.compile(r"[A-Za-z0-9._+~^]+")
 
@@ -103,6 +105,8 @@ class RpmRepoSpec:
     key_algorithm: str = "rsa3072"
     sign_repomd: bool = True
     compression: str = "gz"
+    checksum: str = "sha256"
+    """The checksum type createrepo_c writes for repodata files and packages."""
 
 
 @dataclass
@@ -243,6 +247,8 @@ def build_rpm_repo(spec: RpmRepoSpec, out_dir: Path, gnupghome: Path) -> BuiltRp
     """Build, sign and index every package of `spec` under `out_dir`."""
     if spec.compression not in COMPRESSIONS:
         raise RpmRepoBuildError(f"compression must be one of {COMPRESSIONS}")
+    if spec.checksum not in CHECKSUMS:
+        raise RpmRepoBuildError(f"checksum must be one of {CHECKSUMS}, not {spec.checksum!r}")
     key = _find_or_generate(gnupghome, REPO_UID, spec.key_algorithm)
     other_key = _find_or_generate(gnupghome, OTHER_UID, spec.key_algorithm)
 
@@ -265,7 +271,14 @@ def build_rpm_repo(spec: RpmRepoSpec, out_dir: Path, gnupghome: Path) -> BuiltRp
                 )
             )
 
-    command = ["createrepo_c", "--no-database", "--general-compress-type", spec.compression]
+    command = [
+        "createrepo_c",
+        "--no-database",
+        "--general-compress-type",
+        spec.compression,
+        "--checksum",
+        spec.checksum,
+    ]
     _run([*command, str(out_dir)], "createrepo_c")
     repomd = out_dir / "repodata" / "repomd.xml"
     repomd_asc = None
@@ -301,6 +314,7 @@ def repo_from_json(value: Mapping[str, Any]) -> RpmRepoSpec:
         key_algorithm=value.get("key", {}).get("algorithm", "rsa3072"),
         sign_repomd=value.get("sign_repomd", True),
         compression=value.get("compression", "gz"),
+        checksum=value.get("checksum", "sha256"),
     )
 
 

@@ -23,7 +23,8 @@ pub fn wanted_files(outcome: &PackagesOutcome) -> Vec<WantedFile> {
                 .to_owned(),
             url: package.url.clone(),
             size: package.size,
-            sha256: package.sha256.clone(),
+            checksum_type: package.checksum_type,
+            checksum: package.checksum.clone(),
             repository: package.repository.clone(),
         })
         .collect()

@@ -31,7 +31,12 @@ pub struct ResolvedPackage {
     /// The absolute URL of the package file.
     pub url: String,
     pub size: u64,
-    pub sha256: String,
+    /// The algorithm of `checksum`: always SHA-256 for Debian, the type primary.xml gives for RPM.
+    pub checksum_type: oic_pkgcache::ChecksumType,
+    /// The lowercase hexadecimal digest of the package file.
+    pub checksum: String,
+    /// `checksum` when its type is SHA-256, `None` for another type.
+    pub sha256: Option<String>,
     /// In KiB.
     pub installed_size: Option<u64>,
     pub essential: bool,
@@ -71,7 +76,7 @@ pub struct PackagesOutcome {
     pub dot: String,
     pub metadata_seconds: f64,
     pub solve_seconds: f64,
-    /// The check that fetched files must pass besides size and SHA256: for RPM providers the
+    /// The check that fetched files must pass besides size and checksum: for RPM providers the
     /// package signature.
     #[serde(skip)]
     pub file_check: Option<oic_pkgcache::SharedFileCheck>,
@@ -323,7 +328,9 @@ fn resolved(chosen: &UniversePackage) -> ResolvedPackage {
         filename: package.filename.clone(),
         url: format!("{base_url}/{}", package.filename),
         size: package.size,
-        sha256: package.sha256.to_hex(),
+        checksum_type: oic_pkgcache::ChecksumType::Sha256,
+        checksum: package.sha256.to_hex(),
+        sha256: Some(package.sha256.to_hex()),
         installed_size: package.installed_size,
         essential: package.essential,
     }

@@ -1,5 +1,6 @@
 //! The packages stage for RPM providers: verified repomd and primary metadata of every
-//! repository, the resolved set from `oic-rpm`'s solver, and the check that each fetched `.rpm`
+//! repository, filelists.xml when a file dependency needs it, the resolved set from `oic-rpm`'s
+//! solver, and the check that each fetched `.rpm`
 //! file must pass before the package cache keeps it.
 
 use std::collections::HashMap;
@@ -8,7 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use oic_config::{CheckedTemplate, Config};
-use oic_pkgcache::{FileCheck, SharedFileCheck, WantedFile};
+use oic_pkgcache::{CheckFailure, ChecksumType, FileCheck, SharedFileCheck, WantedFile};
 use oic_rpm::{
     ChecksumAlgorithm, RpmCandidate, RpmMetadataOptions, RpmPackage, RpmRepoMetadata,
     RpmResolution, RpmSolveRequest, RpmUniverse,
@@ -29,15 +30,22 @@ pub fn resolve_rpm_packages(
     options: PackagesOptions,
 ) -> Result<PackagesOutcome, BuildError> {
     let started = Instant::now();
-    let metadata = load_all(checked, config, options)?;
+    let metadata_options = metadata_options(checked, config, options);
+    let metadata = load_all(checked, config, &metadata_options)?;
     let metadata_elapsed = started.elapsed();
 
     let started = Instant::now();
     let reports = metadata.iter().map(report_of).collect();
     let mut check = RpmFileCheck::new(&metadata);
-    let universe = universe_of(metadata);
-    let resolution = oic_rpm::solve(&universe, &solve_request(checked))?;
-    let mut outcome = outcome_of(checked, &resolution, &check.base_urls, reports)?;
+    let sources: Vec<_> = metadata
+        .iter()
+        .map(RpmRepoMetadata::filelists_source)
+        .collect();
+    let request = solve_request(checked);
+    let mut universe = universe_of(metadata);
+    oic_rpm::add_file_provides_blocking(&mut universe, &request, &sources, &metadata_options)?;
+    let resolution = oic_rpm::solve(&universe, &request)?;
+    let mut outcome = outcome_of(checked, &resolution, &check.base_urls, reports);
     for candidate in &resolution.packages {
         let package = &candidate.package;
         let file_name = file_name_of(&package.location).to_owned();
@@ -55,11 +63,11 @@ pub fn resolve_rpm_packages(
     Ok(outcome)
 }
 
-fn load_all(
+fn metadata_options(
     checked: &CheckedTemplate,
     config: &Config,
     options: PackagesOptions,
-) -> Result<Vec<RpmRepoMetadata>, BuildError> {
+) -> RpmMetadataOptions {
     let provider = &checked.provider;
     let mut metadata_options = RpmMetadataOptions::new(
         &config.cache_dir.value,
@@ -67,9 +75,17 @@ fn load_all(
         &provider.package_arch,
     );
     metadata_options.offline = options.offline;
+    metadata_options
+}
+
+fn load_all(
+    checked: &CheckedTemplate,
+    config: &Config,
+    metadata_options: &RpmMetadataOptions,
+) -> Result<Vec<RpmRepoMetadata>, BuildError> {
     repositories_of(checked, config)
         .iter()
-        .map(|repository| oic_rpm::load_repository_blocking(repository, &metadata_options))
+        .map(|repository| oic_rpm::load_repository_blocking(repository, metadata_options))
         .collect::<Result<Vec<_>, _>>()
         .map_err(BuildError::from)
 }
@@ -118,12 +134,12 @@ fn outcome_of(
     resolution: &RpmResolution<'_>,
     base_urls: &HashMap<String, String>,
     repositories: Vec<RepositoryReport>,
-) -> Result<PackagesOutcome, BuildError> {
-    let packages = resolution
+) -> PackagesOutcome {
+    let packages: Vec<ResolvedPackage> = resolution
         .packages
         .iter()
         .map(|candidate| resolved(candidate, base_urls))
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect();
     let edges = resolution
         .edges
         .iter()
@@ -140,7 +156,7 @@ fn outcome_of(
             provided: edge.provided.clone(),
         })
         .collect();
-    Ok(PackagesOutcome {
+    PackagesOutcome {
         provider_id: checked.provider.id.clone(),
         repositories,
         packages,
@@ -149,34 +165,18 @@ fn outcome_of(
         metadata_seconds: 0.0,
         solve_seconds: 0.0,
         file_check: None,
-    })
+    }
 }
 
-fn resolved(
-    candidate: &RpmCandidate,
-    base_urls: &HashMap<String, String>,
-) -> Result<ResolvedPackage, BuildError> {
+fn resolved(candidate: &RpmCandidate, base_urls: &HashMap<String, String>) -> ResolvedPackage {
     let package = &candidate.package;
-    // NOTE: the package cache checks SHA-256 only, so a repository whose primary.xml uses
-    // another checksum type cannot be fetched yet.
-    if package.checksum.algorithm != ChecksumAlgorithm::Sha256 {
-        return Err(BuildError::Unsupported {
-            message: format!(
-                "Package `{}` of repository `{}` has a {} checksum in primary.xml, but the \
-                 package cache checks SHA-256 only: regenerate the repository with \
-                 `createrepo_c --checksum sha256`",
-                package.nevra(),
-                candidate.repository,
-                package.checksum.algorithm
-            ),
-        });
-    }
+    let checksum_type = checksum_type_of(package.checksum.algorithm);
     let base = package
         .location_base
         .as_deref()
         .or_else(|| base_urls.get(&candidate.repository).map(String::as_str))
         .unwrap_or_default();
-    Ok(ResolvedPackage {
+    ResolvedPackage {
         name: package.name.clone(),
         version: package.evr.to_string(),
         architecture: package.arch.clone(),
@@ -184,10 +184,22 @@ fn resolved(
         filename: package.location.clone(),
         url: format!("{}/{}", base.trim_end_matches('/'), package.location),
         size: package.size,
-        sha256: package.checksum.value.clone(),
+        checksum_type,
+        checksum: package.checksum.value.clone(),
+        sha256: (checksum_type == ChecksumType::Sha256).then(|| package.checksum.value.clone()),
         installed_size: Some(package.installed_size.div_ceil(1024)),
         essential: false,
-    })
+    }
+}
+
+/// Returns the package cache's name for a checksum type of primary.xml.
+fn checksum_type_of(algorithm: ChecksumAlgorithm) -> ChecksumType {
+    match algorithm {
+        ChecksumAlgorithm::Sha224 => ChecksumType::Sha224,
+        ChecksumAlgorithm::Sha256 => ChecksumType::Sha256,
+        ChecksumAlgorithm::Sha384 => ChecksumType::Sha384,
+        ChecksumAlgorithm::Sha512 => ChecksumType::Sha512,
+    }
 }
 
 /// The check of every fetched `.rpm` file: size and checksum against its primary.xml entry,
@@ -219,18 +231,17 @@ impl RpmFileCheck {
 }
 
 impl FileCheck for RpmFileCheck {
-    fn check(&self, path: &Path, wanted: &WantedFile) -> Result<(), String> {
+    fn check(&self, path: &Path, wanted: &WantedFile) -> Result<(), CheckFailure> {
         let package = self
             .packages
             .get(&wanted.file_name)
-            .ok_or_else(|| "the file belongs to no resolved package".to_owned())?;
+            .ok_or("the file belongs to no resolved package")?;
         let keyring = self
             .keyrings
             .get(&wanted.repository)
             .ok_or_else(|| format!("the repository `{}` is unknown", wanted.repository))?;
-        oic_rpm::verify_package_file(path, Some(package), keyring.as_ref())
-            .map(|_| ())
-            .map_err(|error| error.to_string())
+        oic_rpm::verify_package_file(path, Some(package), keyring.as_ref())?;
+        Ok(())
     }
 }
 

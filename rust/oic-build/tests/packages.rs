@@ -164,8 +164,9 @@ fn same_pool_name_keeps_each_candidates_hash() {
     let built = other.packages.iter().find(|p| p.name == "foo").unwrap();
     let base_foo = repo.packages.iter().find(|p| p.name == "foo").unwrap();
     assert_eq!(foo.repository, "other");
-    assert_eq!(foo.sha256, built.sha256);
-    assert_ne!(foo.sha256, base_foo.sha256);
+    assert_eq!(foo.sha256.as_deref(), Some(built.sha256.as_str()));
+    assert_eq!(foo.checksum, built.sha256);
+    assert_ne!(foo.checksum, base_foo.sha256);
     assert!(foo.url.starts_with(&other_server.url()), "{}", foo.url);
 }
 

@@ -16,8 +16,8 @@ use serde_json::json;
 const PROVIDER: &str = "azure-linux-azl3-x86_64";
 
 /// Returns the repository spec: the names that the provider's default template requests, as
-/// empty packages, and the cases of this file.
-fn spec() -> serde_json::Value {
+/// empty packages, and the cases of this file. `checksum` is the type `createrepo_c` writes.
+fn spec(checksum: &str) -> serde_json::Value {
     let base = [
         "filesystem",
         "azurelinux-release",
@@ -36,22 +36,34 @@ fn spec() -> serde_json::Value {
         json!({"name": "tool", "version": "1.0", "epoch": 1}),
         json!({"name": "unsigned", "sign": null}),
         json!({"name": "foreign", "sign": "other"}),
+        json!({"name": "data-user", "requires": ["/usr/share/foo/data.txt"]}),
+        json!({"name": "foo-data", "files": {"/usr/share/foo/data.txt": "data\n"}}),
+        json!({"name": "data-orphan", "requires": ["/usr/share/none/gone.txt"]}),
     ]);
-    json!({"packages": packages})
+    json!({"packages": packages, "checksum": checksum})
 }
 
-/// Builds the repository once; each test serves its own copy.
+/// Builds the repository with SHA-256 checksums once. Each test serves its own copy.
 fn built() -> &'static (tempfile::TempDir, BuiltRpmRepo) {
     static BUILT: OnceLock<(tempfile::TempDir, BuiltRpmRepo)> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let root = tempfile::tempdir().unwrap();
-        let repo = RpmRepo::build(&spec(), &root.path().join("repo")).unwrap();
-        (root, repo)
-    })
+    BUILT.get_or_init(|| build("sha256"))
+}
+
+/// Builds the repository with `createrepo_c --checksum sha512` once.
+fn built_sha512() -> &'static (tempfile::TempDir, BuiltRpmRepo) {
+    static BUILT: OnceLock<(tempfile::TempDir, BuiltRpmRepo)> = OnceLock::new();
+    BUILT.get_or_init(|| build("sha512"))
+}
+
+fn build(checksum: &str) -> (tempfile::TempDir, BuiltRpmRepo) {
+    let root = tempfile::tempdir().unwrap();
+    let repo = RpmRepo::build(&spec(checksum), &root.path().join("repo")).unwrap();
+    (root, repo)
 }
 
 struct Fixture {
     dir: tempfile::TempDir,
+    repo: &'static BuiltRpmRepo,
     /// The served copy of the repository.
     root: PathBuf,
     server: HttpServer,
@@ -59,17 +71,26 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Self {
+        Self::serve(&built().1)
+    }
+
+    fn serve(repo: &'static BuiltRpmRepo) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("repo");
         let status = Command::new("cp")
             .arg("-a")
-            .arg(&built().1.root)
+            .arg(&repo.root)
             .arg(&root)
             .status()
             .unwrap();
         assert!(status.success());
         let server = HttpServer::serve(&root);
-        Self { dir, root, server }
+        Self {
+            dir,
+            repo,
+            root,
+            server,
+        }
     }
 
     fn config(&self, gpg_check: bool) -> Config {
@@ -81,7 +102,7 @@ impl Fixture {
             path: None,
             suite: None,
             components: Vec::new(),
-            keys: vec![KeyRef::Path(built().1.key_asc.clone())],
+            keys: vec![KeyRef::Path(self.repo.key_asc.clone())],
             priority: 500,
             gpg_check,
             allow_packages: Vec::new(),
@@ -109,9 +130,50 @@ impl Fixture {
     }
 
     fn resolve(&self, packages: &str, gpg_check: bool) -> Result<PackagesOutcome, BuildError> {
+        self.resolve_with(packages, gpg_check, PackagesOptions::default())
+    }
+
+    fn resolve_with(
+        &self,
+        packages: &str,
+        gpg_check: bool,
+        options: PackagesOptions,
+    ) -> Result<PackagesOutcome, BuildError> {
         let config = self.config(gpg_check);
         let checked = self.template(packages, &config);
-        resolve_packages(&checked, &config, PackagesOptions::default())
+        resolve_packages(&checked, &config, options)
+    }
+
+    /// Returns the names of the cached repodata files whose name contains `kind`.
+    fn cached_repodata(&self, kind: &str) -> Vec<String> {
+        let root = self
+            .dir
+            .path()
+            .join("cache/metadata/v1")
+            .join(PROVIDER)
+            .join("rpm-by-repomd");
+        let Ok(folders) = fs_err::read_dir(&root) else {
+            return Vec::new();
+        };
+        let mut names = Vec::new();
+        for folder in folders {
+            for entry in fs_err::read_dir(folder.unwrap().path()).unwrap() {
+                let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+                if name.contains(kind) {
+                    names.push(name);
+                }
+            }
+        }
+        names
+    }
+
+    /// Returns the served repodata file whose name ends with `suffix`.
+    fn served_repodata(&self, suffix: &str) -> PathBuf {
+        fs_err::read_dir(self.root.join("repodata"))
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .find(|path| file_name(path).ends_with(suffix))
+            .unwrap()
     }
 
     fn fetch(&self, packages: &str, gpg_check: bool) -> Result<FetchReport, BuildError> {
@@ -125,7 +187,7 @@ impl Fixture {
     }
 
     fn location(&self, name: &str) -> PathBuf {
-        let package = built().1.package(name).unwrap();
+        let package = self.repo.package(name).unwrap();
         self.root.join(&package.location)
     }
 }
@@ -134,8 +196,8 @@ fn file_name(path: &Path) -> String {
     path.file_name().unwrap().to_string_lossy().into_owned()
 }
 
-/// Returns the `Rejected` error among the fetch errors.
-fn rejection(error: &BuildError) -> &str {
+/// Returns the message of the `Rejected` error among the fetch errors.
+fn rejection(error: &BuildError) -> String {
     let BuildError::Cache(cache) = error else {
         panic!("expected a cache error: {error}");
     };
@@ -146,7 +208,7 @@ fn rejection(error: &BuildError) -> &str {
     errors
         .into_iter()
         .find_map(|error| match error {
-            PkgCacheError::Rejected { message, .. } => Some(message.as_str()),
+            PkgCacheError::Rejected { source, .. } => Some(source.to_string()),
             _ => None,
         })
         .unwrap_or_else(|| panic!("expected a rejected file: {error}"))
@@ -171,7 +233,9 @@ fn resolve_follows_rpm_rules() {
         .unwrap();
     assert_eq!(tool.version, "1:1.0-1");
     assert!(tool.url.ends_with("/tool-1.0-1.noarch.rpm"), "{}", tool.url);
-    assert_eq!(tool.sha256.len(), 64);
+    assert_eq!(tool.checksum_type, oic_pkgcache::ChecksumType::Sha256);
+    assert_eq!(tool.sha256.as_deref(), Some(tool.checksum.as_str()));
+    assert_eq!(tool.checksum.len(), 64);
 
     let edge = outcome
         .edges
@@ -223,7 +287,7 @@ fn unknown_signer_is_rejected() {
     let error = fixture.fetch("foreign", true).unwrap_err();
     let message = rejection(&error);
     assert!(message.contains("not accepted"), "{message}");
-    let fingerprint = &built().1.other_fingerprint;
+    let fingerprint = &fixture.repo.other_fingerprint;
     let key_id = &fingerprint[fingerprint.len() - 16..];
     assert!(message.contains(key_id), "{message}");
     let cached = fixture.pool().join(file_name(&fixture.location("foreign")));
@@ -305,4 +369,141 @@ fn missing_dependency_fails_resolve() {
         message.contains("app-1.0-1.x86_64 -> /usr/bin/foo"),
         "{message}"
     );
+}
+
+#[test]
+fn sha512_repository_fetches_and_rechecks() {
+    let fixture = Fixture::serve(&built_sha512().1);
+    let repomd = fs_err::read_to_string(fixture.root.join("repodata/repomd.xml")).unwrap();
+    assert!(repomd.contains(r#"<checksum type="sha512">"#), "{repomd}");
+
+    let outcome = fixture.resolve("tool", true).unwrap();
+    let tool = outcome
+        .packages
+        .iter()
+        .find(|package| package.name == "tool")
+        .unwrap();
+    assert_eq!(tool.checksum_type, oic_pkgcache::ChecksumType::Sha512);
+    assert_eq!(tool.checksum.len(), 128);
+    assert_eq!(tool.sha256, None);
+
+    let cold = fixture.fetch("tool", true).unwrap();
+    assert!(cold.downloaded_count >= 1, "{cold:?}");
+    let cached = fixture.pool().join(file_name(&fixture.location("tool")));
+    assert!(cached.is_file());
+
+    // A damaged cached copy of the same size fails the SHA-512 check on reuse and is replaced.
+    let mut bytes = fs_err::read(&cached).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    fs_err::write(&cached, &bytes).unwrap();
+    let warm = fixture.fetch("tool", true).unwrap();
+    let again = warm.files.iter().find(|file| file.path == cached).unwrap();
+    assert!(!again.from_cache);
+    assert_eq!(
+        again.redownload_reason,
+        Some(oic_pkgcache::RedownloadReason::UpstreamChanged)
+    );
+    assert_eq!(
+        fs_err::read(&cached).unwrap(),
+        fs_err::read(fixture.location("tool")).unwrap()
+    );
+}
+
+#[test]
+fn sha512_corrupted_package_leaves_nothing() {
+    let fixture = Fixture::serve(&built_sha512().1);
+    let served = fixture.location("tool");
+    let mut bytes = fs_err::read(&served).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    fs_err::write(&served, &bytes).unwrap();
+
+    let error = fixture.fetch("tool", true).unwrap_err();
+    let BuildError::Cache(PkgCacheError::Checksum {
+        checksum_type,
+        expected,
+        actual,
+        ..
+    }) = &error
+    else {
+        panic!("expected a checksum error: {error}");
+    };
+    assert_eq!(*checksum_type, oic_pkgcache::ChecksumType::Sha512);
+    assert_eq!(expected.len(), 128);
+    assert_eq!(actual.len(), 128);
+    assert_ne!(expected, actual);
+    assert!(error.to_string().contains("sha512"), "{error}");
+    let leftovers: Vec<String> = fs_err::read_dir(fixture.pool())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("tool") || name.starts_with(".tool"))
+        .collect();
+    assert_eq!(leftovers, Vec::<String>::new());
+}
+
+#[test]
+fn file_dependency_resolves_from_filelists() {
+    let fixture = Fixture::new();
+    fixture.resolve("tool", true).unwrap();
+    assert_eq!(fixture.cached_repodata("filelists"), Vec::<String>::new());
+
+    let outcome = fixture.resolve("data-user", true).unwrap();
+    let edge = outcome
+        .edges
+        .iter()
+        .find(|edge| edge.from == "data-user")
+        .unwrap();
+    assert_eq!(edge.to, "foo-data");
+    assert_eq!(edge.provided.as_deref(), Some("/usr/share/foo/data.txt"));
+    assert_eq!(fixture.cached_repodata("filelists").len(), 1);
+
+    // The verified copy in the cache serves an offline resolve.
+    fs_err::remove_file(fixture.served_repodata("filelists.xml.gz")).unwrap();
+    let offline = PackagesOptions {
+        offline: true,
+        ..PackagesOptions::default()
+    };
+    let outcome = fixture.resolve_with("data-user", true, offline).unwrap();
+    assert!(outcome
+        .packages
+        .iter()
+        .any(|package| package.name == "foo-data"));
+}
+
+#[test]
+fn file_missing_from_filelists_names_chain() {
+    let fixture = Fixture::new();
+    let error = fixture.resolve("data-orphan", true).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            BuildError::Rpm(oic_rpm::RpmError::MissingDependency { .. })
+        ),
+        "{error}"
+    );
+    let message = error.to_string();
+    assert!(
+        message.contains("data-orphan-1.0-1.noarch -> /usr/share/none/gone.txt"),
+        "{message}"
+    );
+    assert!(message.contains("filelists.xml"), "{message}");
+}
+
+#[test]
+fn filelists_checksum_mismatch_fails() {
+    let fixture = Fixture::new();
+    let filelists = fixture.served_repodata("filelists.xml.gz");
+    let mut bytes = fs_err::read(&filelists).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    fs_err::write(&filelists, bytes).unwrap();
+
+    let error = fixture.resolve("data-user", true).unwrap_err();
+    assert!(
+        matches!(error, BuildError::Rpm(oic_rpm::RpmError::Checksum { .. })),
+        "{error}"
+    );
+    assert!(error.to_string().contains("filelists.xml.gz"), "{error}");
+    assert_eq!(fixture.cached_repodata("filelists"), Vec::<String>::new());
 }

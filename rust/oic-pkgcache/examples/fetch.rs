@@ -77,7 +77,8 @@ fn read_list(arguments: &Arguments) -> Result<Vec<WantedFile>, String> {
                 size: size
                     .parse()
                     .map_err(|_| format!("invalid size in list line {line:?}"))?,
-                sha256: sha256.to_owned(),
+                checksum_type: oic_pkgcache::ChecksumType::Sha256,
+                checksum: sha256.to_owned(),
                 repository: "mirror".to_owned(),
             })
         })

@@ -1,4 +1,4 @@
-//! Checking cached files against the size and SHA256 a build expects.
+//! Checking cached files against the size and checksum a build expects.
 
 use std::fs::{File, FileTimes};
 use std::io::Read;
@@ -6,7 +6,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::SystemTime;
 
-use sha2::{Digest, Sha256};
+use crate::checksum::ChecksumType;
 
 /// Why a cached file was deleted and downloaded again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -34,14 +34,15 @@ impl std::fmt::Display for RedownloadReason {
 /// The state of one cached file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CacheState {
-    /// Present with the expected size and SHA256.
+    /// Present with the expected size and checksum.
     Valid,
     Missing,
-    /// Present but wrong. `actual_sha256` is set when the sizes matched and the file was hashed.
+    /// Present but wrong. `actual_checksum` is set when the sizes matched and the file was
+    /// hashed.
     Invalid {
         reason: RedownloadReason,
         actual_size: u64,
-        actual_sha256: Option<String>,
+        actual_checksum: Option<String>,
         identity: FileIdentity,
     },
 }
@@ -62,8 +63,14 @@ impl FileIdentity {
     }
 }
 
-/// Compares the file at `path` with `size` and `sha256`. Hashes it only when the size matches.
-pub fn check_file(path: &Path, size: u64, sha256: &str) -> std::io::Result<CacheState> {
+/// Compares the file at `path` with `size` and the lowercase hexadecimal `checksum` of type
+/// `checksum_type`. Hashes it only when the size matches.
+pub fn check_file(
+    path: &Path,
+    size: u64,
+    checksum_type: ChecksumType,
+    checksum: &str,
+) -> std::io::Result<CacheState> {
     let mut file = match File::open(path) {
         Ok(file) => file,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
@@ -86,25 +93,26 @@ pub fn check_file(path: &Path, size: u64, sha256: &str) -> std::io::Result<Cache
         return Ok(CacheState::Invalid {
             reason,
             actual_size,
-            actual_sha256: None,
+            actual_checksum: None,
             identity,
         });
     }
-    let actual = hash_reader(&mut file)?;
-    if actual == sha256 {
+    let actual = hash_reader(&mut file, checksum_type)?;
+    if actual == checksum {
         return Ok(CacheState::Valid);
     }
     Ok(CacheState::Invalid {
         reason: RedownloadReason::UpstreamChanged,
         actual_size,
-        actual_sha256: Some(actual),
+        actual_checksum: Some(actual),
         identity,
     })
 }
 
-/// Returns the lowercase hexadecimal SHA256 of everything `reader` yields.
-pub fn hash_reader(reader: &mut impl Read) -> std::io::Result<String> {
-    let mut hasher = Sha256::new();
+/// Returns the lowercase hexadecimal digest of type `checksum_type` of everything `reader`
+/// yields.
+pub fn hash_reader(reader: &mut impl Read, checksum_type: ChecksumType) -> std::io::Result<String> {
+    let mut hasher = checksum_type.hasher();
     let mut buffer = vec![0_u8; 256 * 1024];
     loop {
         let count = match reader.read(&mut buffer) {
@@ -115,7 +123,7 @@ pub fn hash_reader(reader: &mut impl Read) -> std::io::Result<String> {
         };
         hasher.update(&buffer[..count]);
     }
-    Ok(hex(&hasher.finalize()))
+    Ok(hasher.finish_hex())
 }
 
 /// Formats a digest as lowercase hexadecimal.
@@ -160,13 +168,14 @@ mod tests {
     fn states_follow_size_then_digest() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.deb");
-        assert_eq!(check_file(&path, 3, ABC).unwrap(), CacheState::Missing);
+        let check = |size| check_file(&path, size, ChecksumType::Sha256, ABC).unwrap();
+        assert_eq!(check(3), CacheState::Missing);
 
         std::fs::write(&path, b"abc").unwrap();
-        assert_eq!(check_file(&path, 3, ABC).unwrap(), CacheState::Valid);
+        assert_eq!(check(3), CacheState::Valid);
 
         std::fs::write(&path, b"ab").unwrap();
-        let state = check_file(&path, 3, ABC).unwrap();
+        let state = check(3);
         assert!(
             matches!(
                 state,
@@ -179,7 +188,7 @@ mod tests {
         );
 
         std::fs::write(&path, b"abcd").unwrap();
-        let state = check_file(&path, 3, ABC).unwrap();
+        let state = check(3);
         assert!(
             matches!(
                 state,
@@ -192,7 +201,7 @@ mod tests {
         );
 
         std::fs::write(&path, b"abd").unwrap();
-        let state = check_file(&path, 3, ABC).unwrap();
+        let state = check(3);
         assert!(
             matches!(
                 state,

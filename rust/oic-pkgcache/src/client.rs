@@ -37,7 +37,7 @@ pub struct FetchOptions {
     /// The longest `Retry-After` that is honoured; a longer one is shortened to this.
     pub max_retry_after: Duration,
     pub proxy: ProxyConfig,
-    /// A check that every file must pass before it counts as cached, besides size and SHA256.
+    /// A check that every file must pass before it counts as cached, besides size and checksum.
     pub file_check: Option<SharedFileCheck>,
 }
 

@@ -5,17 +5,15 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
-use oic_repo::fetch::redact;
-use reqwest::StatusCode;
-use sha2::{Digest, Sha256};
-
-use crate::check::hex;
+use crate::checksum::{ChecksumType, Hasher};
 use crate::client::{describe, retry_after, FetchOptions};
 use crate::error::PkgCacheError;
 use crate::file_check::run_check;
 use crate::partial::PartialFile;
 use crate::progress::Reporter;
 use crate::wanted::WantedFile;
+use oic_repo::fetch::redact;
+use reqwest::StatusCode;
 
 /// Bytes are collected to this size before a write, so that one write call moves many network
 /// chunks.
@@ -81,7 +79,7 @@ async fn attempt_once(
     let mut partial = PartialFile::create(dir, &wanted.file_name)
         .map_err(|error| Failure::Final(PkgCacheError::io(dir, error)))?;
     let file = partial.take_file();
-    let mut sink = Sink::new(file, wanted.size);
+    let mut sink = Sink::new(file, wanted.size, wanted.checksum_type);
 
     if let Some(path) = wanted.url.strip_prefix("file://") {
         copy_local(Path::new(path), &mut sink, reporter, &wanted.url).await?;
@@ -95,8 +93,12 @@ async fn attempt_once(
     if let Some(mismatch) = received.mismatch(wanted) {
         return Err(Failure::Transient {
             message: format!(
-                "received {} bytes with SHA256 {}, expected {} bytes with SHA256 {}",
-                received.size, received.sha256, wanted.size, wanted.sha256
+                "received {} bytes with {kind} {}, expected {} bytes with {kind} {}",
+                received.size,
+                received.checksum,
+                wanted.size,
+                wanted.checksum,
+                kind = wanted.checksum_type,
             ),
             wait: None,
             error: mismatch,
@@ -238,29 +240,30 @@ fn classify(error: reqwest::Error, url: &str) -> Failure {
     }
 }
 
-/// The size and SHA256 of received bytes.
+/// The size and checksum of received bytes.
 struct Received {
     size: u64,
-    sha256: String,
+    checksum: String,
     /// More bytes arrived than the index promised, so the transfer was cut off.
     overflowed: bool,
 }
 
 impl Received {
     fn mismatch(&self, wanted: &WantedFile) -> Option<PkgCacheError> {
-        if self.size == wanted.size && self.sha256 == wanted.sha256 && !self.overflowed {
+        if self.size == wanted.size && self.checksum == wanted.checksum && !self.overflowed {
             return None;
         }
-        let actual_sha256 = if self.overflowed {
+        let actual = if self.overflowed {
             format!("(not computed, the body exceeds {} bytes)", wanted.size)
         } else {
-            self.sha256.clone()
+            self.checksum.clone()
         };
         Some(PkgCacheError::Checksum {
             url: redact(&wanted.url),
-            expected_sha256: wanted.sha256.clone(),
+            checksum_type: wanted.checksum_type,
+            expected: wanted.checksum.clone(),
             expected_size: wanted.size,
-            actual_sha256,
+            actual,
             actual_size: self.size,
         })
     }
@@ -271,17 +274,17 @@ impl Received {
 struct Sink {
     file: File,
     buffer: Vec<u8>,
-    hasher: Sha256,
+    hasher: Hasher,
     size: u64,
     limit: u64,
 }
 
 impl Sink {
-    fn new(file: File, expected_size: u64) -> Self {
+    fn new(file: File, expected_size: u64, checksum_type: ChecksumType) -> Self {
         Self {
             file,
             buffer: Vec::with_capacity(WRITE_BUFFER),
-            hasher: Sha256::new(),
+            hasher: checksum_type.hasher(),
             size: 0,
             limit: expected_size,
         }
@@ -308,7 +311,7 @@ impl Sink {
         self.file.write_all(&self.buffer)?;
         let received = Received {
             size: self.size,
-            sha256: hex(&self.hasher.finalize()),
+            checksum: self.hasher.finish_hex(),
             overflowed: self.size > self.limit,
         };
         Ok((self.file, received))

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use crate::checksum::ChecksumType;
+
 /// A failure to download, check or manage cached packages. URLs never carry credentials.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -17,23 +19,26 @@ pub enum PkgCacheError {
     Download { url: String, message: String },
 
     #[error(
-        "Checksum mismatch for `{url}`: the index promises SHA256 {expected_sha256} and \
-         {expected_size} bytes, the server sent SHA256 {actual_sha256} and {actual_size} bytes; \
+        "Checksum mismatch for `{url}`: the index promises {checksum_type} {expected} and \
+         {expected_size} bytes, the server sent {checksum_type} {actual} and {actual_size} bytes; \
          the mirror may be changing or corrupt, so update the metadata or try another mirror"
     )]
     Checksum {
         url: String,
-        expected_sha256: String,
+        checksum_type: ChecksumType,
+        expected: String,
         expected_size: u64,
-        actual_sha256: String,
+        actual: String,
         actual_size: u64,
     },
 
-    #[error("Package file `{file_name}` from repository `{repository}` is rejected: {message}")]
+    #[error("Package file `{file_name}` from repository `{repository}` is rejected: {source}")]
     Rejected {
         file_name: String,
         repository: String,
-        message: String,
+        /// The failure of the [`crate::FileCheck`], such as an `oic_rpm::RpmError`.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
 
     #[error("{} downloads failed:{}", .0.len(), list(.0))]
@@ -48,11 +53,19 @@ pub enum PkgCacheError {
     #[error("Invalid provider id `{provider_id}`: expected a folder name without `/`")]
     InvalidProviderId { provider_id: String },
 
-    #[error("Invalid SHA256 `{sha256}` for `{file_name}`: expected 64 hexadecimal digits")]
-    InvalidSha256 { file_name: String, sha256: String },
+    #[error(
+        "Invalid {checksum_type} checksum `{checksum}` for `{file_name}`: expected {} \
+         hexadecimal digits",
+        checksum_type.hex_len()
+    )]
+    InvalidChecksum {
+        file_name: String,
+        checksum_type: ChecksumType,
+        checksum: String,
+    },
 
     #[error(
-        "Two wanted files share the name `{file_name}` but differ in size or SHA256: `{first}` \
+        "Two wanted files share the name `{file_name}` but differ in size or checksum: `{first}` \
          and `{second}`; the cache folder is flat, so one provider cannot hold both"
     )]
     ConflictingFiles {

@@ -29,7 +29,7 @@ static IN_FLIGHT: LazyLock<Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>>
 /// Makes every file of `wanted` present and verified in the cache folder of `provider_id`.
 ///
 /// Holds a shared lock on the cache while it runs. Cached files are checked in parallel against
-/// their size and SHA256; invalid ones are deleted, logged and downloaded again. When downloads
+/// their size and checksum; invalid ones are deleted, logged and downloaded again. When downloads
 /// fail, the others still complete, and the error lists every failure.
 pub async fn fetch_packages(
     cache_dir: &Path,
@@ -129,13 +129,13 @@ fn plan_file(
     check: Option<&SharedFileCheck>,
 ) -> Result<Planned, PkgCacheError> {
     let path = dir.join(&wanted.file_name);
-    let mut state =
-        check_file(&path, wanted.size, &wanted.sha256).map_err(|e| PkgCacheError::io(&path, e))?;
+    let mut state = check_file(&path, wanted.size, wanted.checksum_type, &wanted.checksum)
+        .map_err(|e| PkgCacheError::io(&path, e))?;
     if state == CacheState::Valid {
-        if let Some(Err(message)) = check.map(|check| check.0.check(&path, &wanted)) {
+        if let Some(Err(error)) = check.map(|check| check.0.check(&path, &wanted)) {
             // The bytes match the index, so the download that follows fails the same check
             // unless the repository's keys changed.
-            tracing::warn!(file = %wanted.file_name, %message, "deleting rejected cached file");
+            tracing::warn!(file = %wanted.file_name, %error, "deleting rejected cached file");
             fs_err::remove_file(&path).map_err(|e| PkgCacheError::io(&path, e))?;
             state = CacheState::Missing;
         }
@@ -153,7 +153,7 @@ fn plan_file(
         CacheState::Invalid {
             reason,
             actual_size,
-            actual_sha256,
+            actual_checksum,
             identity,
         } => {
             tracing::warn!(
@@ -161,8 +161,9 @@ fn plan_file(
                 %reason,
                 expected_size = wanted.size,
                 actual_size,
-                expected_sha256 = %wanted.sha256,
-                actual_sha256 = actual_sha256.as_deref().unwrap_or("not computed"),
+                checksum_type = %wanted.checksum_type,
+                expected_checksum = %wanted.checksum,
+                actual_checksum = actual_checksum.as_deref().unwrap_or("not computed"),
                 "deleting invalid cached file and downloading it again"
             );
             remove_if_same(&path, identity).map_err(|e| PkgCacheError::io(&path, e))?;
@@ -187,7 +188,10 @@ fn distinct(wanted: &[WantedFile]) -> Result<Vec<WantedFile>, PkgCacheError> {
                 seen.insert(&file.file_name, file);
                 files.push(file.clone());
             }
-            Some(first) if first.size == file.size && first.sha256 == file.sha256 => {}
+            Some(first)
+                if first.size == file.size
+                    && first.checksum_type == file.checksum_type
+                    && first.checksum == file.checksum => {}
             Some(first) => {
                 return Err(PkgCacheError::ConflictingFiles {
                     file_name: file.file_name.clone(),
@@ -274,8 +278,8 @@ async fn fetch_unless_present(
     let target = dir.join(&wanted.file_name);
     let checked = {
         let target = target.clone();
-        let (size, sha256) = (wanted.size, wanted.sha256.clone());
-        tokio::task::spawn_blocking(move || check_file(&target, size, &sha256))
+        let (size, kind, checksum) = (wanted.size, wanted.checksum_type, wanted.checksum.clone());
+        tokio::task::spawn_blocking(move || check_file(&target, size, kind, &checksum))
             .await
             .expect("the file check does not panic")
     };

@@ -1,4 +1,4 @@
-//! Checks that a package file must pass, besides its size and SHA256, before it counts as
+//! Checks that a package file must pass, besides its size and checksum, before it counts as
 //! cached, such as the OpenPGP header signature of an `.rpm` file.
 
 use std::fmt;
@@ -8,12 +8,15 @@ use std::sync::Arc;
 use crate::error::PkgCacheError;
 use crate::wanted::WantedFile;
 
+/// The reason a [`FileCheck`] rejects a file. Callers may downcast it to the checker's error type.
+pub type CheckFailure = Box<dyn std::error::Error + Send + Sync>;
+
 /// A check of a file's content. [`crate::fetch_packages`] runs it on every downloaded file
 /// before renaming it into place, and on every cached file before reusing it.
 pub trait FileCheck: Send + Sync + fmt::Debug {
-    /// Checks the file at `path`, which already has the size and SHA256 of `wanted`. Returns
+    /// Checks the file at `path`, which already has the size and checksum of `wanted`. Returns
     /// the reason when the file must not be cached.
-    fn check(&self, path: &Path, wanted: &WantedFile) -> Result<(), String>;
+    fn check(&self, path: &Path, wanted: &WantedFile) -> Result<(), CheckFailure>;
 }
 
 /// A shared [`FileCheck`]. Two values are equal when they share the same check.
@@ -42,16 +45,16 @@ pub(crate) async fn run_check(
     tokio::task::spawn_blocking(move || {
         check
             .check(&path, &wanted)
-            .map_err(|message| rejected(&wanted, message))
+            .map_err(|source| rejected(&wanted, source))
     })
     .await
     .expect("file checks do not panic")
 }
 
-pub(crate) fn rejected(wanted: &WantedFile, message: String) -> PkgCacheError {
+pub(crate) fn rejected(wanted: &WantedFile, source: CheckFailure) -> PkgCacheError {
     PkgCacheError::Rejected {
         file_name: wanted.file_name.clone(),
         repository: wanted.repository.clone(),
-        message,
+        source,
     }
 }

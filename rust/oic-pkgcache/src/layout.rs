@@ -6,12 +6,12 @@
 //! │                                  exclusive for clean and prune
 //! └── {provider-id}/
 //!     ├── {file_name}.deb            package files, flat, named as the `Filename` field's
-//!     │                              basename, present only after size and SHA256 matched
+//!     │                              basename, present only after size and checksum matched
 //!     ├── chrootpkgs.dot             the dependency graph of the last build (Graphviz)
 //!     └── .{file_name}.part-{pid}-{n}  a download in progress, locked by its writer
 //! ```
 //!
-//! There is no index: a package file is valid exactly when its size and SHA256 match what the
+//! There is no index: a package file is valid exactly when its size and checksum match what the
 //! build's metadata promises, so deleting files or whole provider folders by hand is safe.
 
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! The package cache of the packages stage.
 //!
 //! [`fetch_packages`] makes the files of a resolution present in
-//! `{cache_dir}/pkgCache/{provider-id}/`, reusing every cached file whose size and SHA256 match
+//! `{cache_dir}/pkgCache/{provider-id}/`, reusing every cached file whose size and checksum match
 //! and downloading the rest concurrently. Bytes are hashed while they stream into a temporary
 //! file next to the final name, and the file is renamed into place only when it matches, so a
 //! final name never holds a partial or unverified file (see [`layout`] for the tree).
@@ -11,6 +11,7 @@
 //! [`verify`] complete the commands of `os-image-composer cache`.
 
 mod check;
+mod checksum;
 mod clean;
 mod client;
 mod download;
@@ -30,11 +31,12 @@ mod verify;
 mod wanted;
 
 pub use check::{check_file, CacheState, RedownloadReason};
+pub use checksum::ChecksumType;
 pub use clean::{clean, CleanOptions, CleanReport, CleanScope, RemovedTree};
 pub use client::{FetchOptions, ProxyConfig};
 pub use error::PkgCacheError;
 pub use fetch::{fetch_packages, fetch_packages_blocking};
-pub use file_check::{FileCheck, SharedFileCheck};
+pub use file_check::{CheckFailure, FileCheck, SharedFileCheck};
 pub use info::{cache_info, CacheInfo, ProviderInfo};
 pub use layout::write_dot;
 pub use lock::{CacheLock, LockKind};

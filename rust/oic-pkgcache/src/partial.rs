@@ -1,5 +1,5 @@
 //! Temporary download files: created next to their final name, locked while written, and
-//! renamed into place only after their size and SHA256 matched.
+//! renamed into place only after their size and checksum matched.
 
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;

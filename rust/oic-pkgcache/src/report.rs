@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::check::RedownloadReason;
 
-/// A package file that is now in the cache with the expected size and SHA256.
+/// A package file that is now in the cache with the expected size and checksum.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct CachedFile {
     pub path: PathBuf,

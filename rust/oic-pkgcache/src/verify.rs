@@ -8,6 +8,7 @@ use oic_repo::{MetadataOptions, RepoMetadata};
 use rayon::prelude::*;
 
 use crate::check::{check_file, remove_if_same, CacheState, RedownloadReason};
+use crate::checksum::ChecksumType;
 use crate::error::PkgCacheError;
 use crate::layout::{check_provider_id, is_package_name, list_subdirs, pkg_cache_root};
 use crate::lock::CacheLock;
@@ -182,8 +183,13 @@ fn judge(
     };
     let mut first_mismatch = None;
     for candidate in expected {
-        let state = check_file(path, candidate.size, &candidate.sha256)
-            .map_err(|error| PkgCacheError::io(path, error))?;
+        let state = check_file(
+            path,
+            candidate.size,
+            ChecksumType::Sha256,
+            &candidate.sha256,
+        )
+        .map_err(|error| PkgCacheError::io(path, error))?;
         match state {
             CacheState::Valid => return Ok(VerifyStatus::Ok),
             // Deleted by a concurrent build or verify since the folder was listed.

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use oic_solve::Resolution;
 
+use crate::checksum::ChecksumType;
 use crate::error::PkgCacheError;
 use crate::layout::check_file_name;
 
@@ -16,25 +17,30 @@ pub struct WantedFile {
     /// never appear in logs or errors.
     pub url: String,
     pub size: u64,
-    /// The lowercase hexadecimal SHA256 the index promises.
-    pub sha256: String,
+    /// The algorithm of `checksum`: SHA-256 for Debian indexes, the type that primary.xml gives
+    /// for RPM packages.
+    #[serde(default)]
+    pub checksum_type: ChecksumType,
+    /// The lowercase hexadecimal digest the index promises.
+    pub checksum: String,
     /// The id of the repository the package comes from, for messages.
     pub repository: String,
 }
 
 impl WantedFile {
-    /// Checks the file name and the form of the SHA256.
+    /// Checks the file name and the form of the checksum.
     pub fn check(&self) -> Result<(), PkgCacheError> {
         check_file_name(&self.file_name)?;
-        let hex = self.sha256.len() == 64
+        let hex = self.checksum.len() == self.checksum_type.hex_len()
             && self
-                .sha256
+                .checksum
                 .bytes()
                 .all(|byte| byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte));
         if !hex {
-            return Err(PkgCacheError::InvalidSha256 {
+            return Err(PkgCacheError::InvalidChecksum {
                 file_name: self.file_name.clone(),
-                sha256: self.sha256.clone(),
+                checksum_type: self.checksum_type,
+                checksum: self.checksum.clone(),
             });
         }
         Ok(())
@@ -70,7 +76,8 @@ pub fn wanted_files<S: std::hash::BuildHasher>(
                 file_name,
                 url: join_url(base, &package.filename),
                 size: package.size,
-                sha256: package.sha256.to_hex(),
+                checksum_type: ChecksumType::Sha256,
+                checksum: package.sha256.to_hex(),
                 repository: candidate.repository.to_string(),
             };
             wanted.check()?;
@@ -118,7 +125,7 @@ mod tests {
             wanted[0].url,
             "http://h/debian/pool/main/a/a_1.0-1_amd64.deb"
         );
-        assert_eq!(wanted[0].sha256, "ab".repeat(32));
+        assert_eq!(wanted[0].checksum, "ab".repeat(32));
 
         let missing = wanted_files(&resolution, &HashMap::new()).unwrap_err();
         assert!(missing.to_string().contains("main-repo"), "{missing}");

@@ -199,22 +199,24 @@ fn other_bytes_end_in_checksum_error() {
     let error = fetch(&cache, &files).unwrap_err();
     let PkgCacheError::Checksum {
         url,
-        expected_sha256,
+        checksum_type,
+        expected: expected_sha256,
         expected_size,
-        actual_sha256,
+        actual: actual_sha256,
         actual_size,
     } = &error
     else {
         panic!("expected a checksum error, got {error}");
     };
     assert_eq!(url, &alpha.url);
-    assert_eq!(expected_sha256, &alpha.sha256);
+    assert_eq!(*checksum_type, oic_pkgcache::ChecksumType::Sha256);
+    assert_eq!(expected_sha256, &alpha.checksum);
     assert_eq!(*expected_size, alpha.size);
     assert_eq!(actual_sha256, &body_sha256);
     assert_eq!(*actual_size, body.len() as u64);
     let message = error.to_string();
     assert!(message.contains(&alpha.url), "{message}");
-    assert!(message.contains(&alpha.sha256), "{message}");
+    assert!(message.contains(&alpha.checksum), "{message}");
     assert!(message.contains(&body_sha256), "{message}");
     assert!(!provider_dir(&cache).join(&alpha.file_name).exists());
     assert_no_unverified(&cache, &files);
@@ -317,7 +319,7 @@ fn local_file_urls_are_copied_and_verified() {
     assert_cache_valid(&cache, &files);
 
     let mut wrong = files[0].clone();
-    wrong.sha256 = "0".repeat(64);
+    wrong.checksum = "0".repeat(64);
     wrong.file_name = "renamed_1.0_amd64.deb".to_owned();
     let error = fetch(&cache, &[wrong]).unwrap_err();
     assert!(matches!(error, PkgCacheError::Checksum { .. }), "{error}");
@@ -331,7 +333,7 @@ fn credentials_never_reach_errors() {
     let base = format!("http://user:secret-password@{}/", server.address());
     let mut files = wanted(&repo, &base);
     files[0].url = format!("{base}pool/missing_1.0_amd64.deb");
-    files[1].sha256 = "0".repeat(64);
+    files[1].checksum = "0".repeat(64);
     let cache = dir.path().join("cache");
 
     let error = fetch(&cache, &files).unwrap_err();
@@ -382,11 +384,12 @@ fn duplicate_names_with_other_bytes_are_rejected() {
         file_name: "a_1_amd64.deb".to_owned(),
         url: "http://127.0.0.1:9/a.deb".to_owned(),
         size: 1,
-        sha256: "a".repeat(64),
+        checksum_type: oic_pkgcache::ChecksumType::Sha256,
+        checksum: "a".repeat(64),
         repository: "one".to_owned(),
     };
     let mut other = file.clone();
-    other.sha256 = "b".repeat(64);
+    other.checksum = "b".repeat(64);
     let error = fetch(dir.path(), &[file, other]).unwrap_err();
     assert!(
         matches!(error, PkgCacheError::ConflictingFiles { .. }),

@@ -19,6 +19,8 @@ mod errors;
 mod logging;
 mod packages;
 mod repository;
+mod rpm_errors;
+mod rpm_repository;
 
 use oic_config::{Config, Lookup, Overrides};
 use pyo3::prelude::*;

@@ -74,14 +74,15 @@ pub(crate) fn build_error(py: Python<'_>, error: &BuildError) -> PyErr {
     match error {
         BuildError::Metadata(repo_error) => metadata_error(py, repo_error, &message),
         BuildError::Resolution(_) => python_error_with(py, "ResolutionError", &message, &[]),
-        BuildError::Cache(_) => python_error_with(py, "CacheError", &message, &[]),
+        BuildError::Rpm(rpm) => crate::rpm_errors::rpm_error(py, rpm, &message, None),
+        BuildError::Cache(cache) => crate::rpm_errors::cache_error(py, cache, &message),
         BuildError::Chroot(_) => python_error_with(py, "ChrootError", &message, &[]),
         BuildError::Template(template) => crate::errors::template_error(py, template),
         _ => python_error_with(py, "BuildError", &message, &[]),
     }
 }
 
-fn metadata_error(py: Python<'_>, error: &RepoError, message: &str) -> PyErr {
+pub(crate) fn metadata_error(py: Python<'_>, error: &RepoError, message: &str) -> PyErr {
     match error {
         RepoError::Signature { repository, .. }
         | RepoError::Key { repository, .. }

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use oic_config::{Config, PackageFormat, Provider};
 use oic_repo::{MetadataOptions, RepoMetadata};
+use oic_rpm::RpmMetadataOptions;
 use pyo3::prelude::*;
 use serde_json::{json, Value};
 
@@ -31,7 +32,8 @@ pub(crate) fn provider_default_template(py: Python<'_>, id: &str) -> PyResult<St
 }
 
 /// Loads the verified metadata of one repository of a provider and returns it with every
-/// package of its indexes as JSON. Uses and fills the metadata cache like a build does.
+/// package of its indexes (Debian) or of its primary.xml (RPM) as JSON, with `format` set to
+/// `deb` or `rpm`. Uses and fills the metadata cache like a build does.
 #[pyfunction]
 #[pyo3(signature = (provider, repository, offline=false, config_file=None, cache_dir=None))]
 pub(crate) fn repository_packages(
@@ -45,10 +47,6 @@ pub(crate) fn repository_packages(
     let args: ConfigArgs = config_args(config_file, cache_dir, None, None, None, None, None);
     let config = args.load(py)?;
     let definition = find_provider(py, &config, provider)?;
-    if definition.package_format != PackageFormat::Deb {
-        let message = format!("Repository metadata of `{provider}` cannot be listed: only Debian providers are supported");
-        return Err(python_error_with(py, "MetadataError", &message, &[]));
-    }
     let Some(selected) = definition
         .repositories
         .iter()
@@ -70,6 +68,15 @@ pub(crate) fn repository_packages(
             &[("repository", Some(repository.to_owned()))],
         ));
     };
+    if definition.package_format == PackageFormat::Rpm {
+        let mut options =
+            RpmMetadataOptions::new(&config.cache_dir.value, provider, &definition.package_arch);
+        options.offline = offline;
+        let metadata = py
+            .detach(|| oic_rpm::load_repository_blocking(selected, &options))
+            .map_err(|error| build_error(py, &oic_build::BuildError::Rpm(error)))?;
+        return Ok(crate::rpm_repository::metadata_json(&metadata).to_string());
+    }
     let options = MetadataOptions {
         cache_dir: config.cache_dir.value.clone(),
         provider_id: provider.to_owned(),
@@ -127,6 +134,7 @@ fn metadata_json(metadata: &RepoMetadata) -> Value {
         })
         .collect();
     json!({
+        "format": "deb",
         "id": metadata.id,
         "name": metadata.repository.name,
         "url": metadata.base_url,

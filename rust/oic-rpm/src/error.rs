@@ -82,6 +82,13 @@ pub enum RpmError {
         message: String,
     },
 
+    #[error("Invalid filelists metadata `{url}` at byte {position}: {message}")]
+    InvalidFilelists {
+        url: String,
+        position: u64,
+        message: String,
+    },
+
     #[error(
         "Package `{package}` has the dependency `{expression}`, which is not supported: {reason}"
     )]

@@ -8,6 +8,8 @@
 //! - [`load_repository`]: fetches repomd.xml, verifies `repomd.xml.asc` against the
 //!   repository's keys, checks the size and checksum of primary.xml against repomd.xml before
 //!   parsing it, and caches the verified files keyed by the digest of repomd.xml.
+//! - [`add_file_provides`]: reads filelists.xml, checked against repomd.xml and cached like
+//!   primary.xml, only when a reachable file dependency is missing from primary.xml.
 //! - [`RpmUniverse`] and [`solve`]: the dependency solver on resolvo with rpm's rules for
 //!   `Requires`, `Provides`, file provides, `Conflicts`, `Obsoletes` and rich dependencies.
 //! - [`verify_package_file`]: parses an `.rpm` file, verifies its OpenPGP header signature and
@@ -17,6 +19,7 @@ mod checksum;
 mod compression;
 mod dependency;
 mod error;
+mod filelists;
 mod header;
 mod metadata;
 mod package;
@@ -33,6 +36,10 @@ mod xml;
 pub use checksum::{Checksum, ChecksumAlgorithm};
 pub use dependency::{Comparison, Constraint, Dependency};
 pub use error::RpmError;
+pub use filelists::{
+    add_file_provides, add_file_provides_blocking, parse_filelists, unknown_file_requirements,
+    FilelistsSource, ListedFile,
+};
 pub use header::{Header, RpmFile};
 pub use metadata::{
     load_repository, load_repository_blocking, RepomdSignature, RpmMetadataOptions, RpmRepoMetadata,

@@ -33,8 +33,8 @@ use crate::package::RpmPackage;
 use crate::primary::parse_primary;
 use crate::repomd::{Repomd, RepomdData};
 
-/// The largest decompressed primary.xml accepted when repomd.xml gives no `open-size`.
-const MAX_PRIMARY_BYTES: u64 = 4 << 30;
+/// The largest decompressed repodata file accepted when repomd.xml gives no `open-size`.
+const MAX_REPODATA_BYTES: u64 = 4 << 30;
 
 /// When a repository with `gpgCheck` on must sign its repomd.xml.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -84,6 +84,10 @@ pub struct RpmRepoMetadata {
     pub base_url: String,
     /// The SHA-256 of repomd.xml, which names the cached repodata files.
     pub repomd_sha256: String,
+    /// The `filelists` entry of repomd.xml, read only when a file dependency needs it.
+    pub filelists: Option<RepomdData>,
+    /// The cache folder of this repomd.xml's repodata files, `None` for local repositories.
+    pub cached_dir: Option<PathBuf>,
     pub revision: Option<String>,
     pub signature: SignatureStatus,
     pub source: MetadataSource,
@@ -183,18 +187,20 @@ pub async fn load_repository(
     let cached_dir = repo_dir
         .is_some()
         .then(|| cache.root().join("rpm-by-repomd").join(&repomd_sha256));
-    let request = PrimaryRequest {
+    let request = RepodataRequest {
         repository,
         base_url: &base_url,
         data: primary,
         cached_dir: cached_dir.as_deref(),
     };
-    let bytes = primary_bytes(&request, fetcher, options).await?;
+    let bytes = repodata_bytes(&request, fetcher, options).await?;
     let url = format!("{}/{}", redact(&base_url), primary.location);
     let data = primary.clone();
-    let packages = tokio::task::spawn_blocking(move || parse_checked(&bytes, &data, &url))
-        .await
-        .expect("the primary parser does not panic")?;
+    let packages = tokio::task::spawn_blocking(move || {
+        read_checked(&bytes, &data, &url, |reader| parse_primary(reader, &url))
+    })
+    .await
+    .expect("the primary parser does not panic")?;
     let packages = filter_packages(repository, options, packages);
 
     let id = match &location {
@@ -207,6 +213,8 @@ pub async fn load_repository(
         id,
         base_url,
         repomd_sha256,
+        filelists: repomd.find("filelists").cloned(),
+        cached_dir,
         revision: repomd.revision,
         signature,
         source: files.source,
@@ -379,36 +387,34 @@ fn store_repomd(dir: &Path, files: &RepomdFiles) -> Result<(), RpmError> {
     Ok(())
 }
 
-struct PrimaryRequest<'a> {
-    repository: &'a Repository,
-    base_url: &'a str,
-    data: &'a RepomdData,
+/// One repodata file that repomd.xml lists, such as primary.xml or filelists.xml.
+pub(crate) struct RepodataRequest<'a> {
+    pub(crate) repository: &'a Repository,
+    pub(crate) base_url: &'a str,
+    pub(crate) data: &'a RepomdData,
     /// The cache folder of this repomd.xml, `None` for local repositories.
-    cached_dir: Option<&'a Path>,
+    pub(crate) cached_dir: Option<&'a Path>,
 }
 
-/// Returns primary.xml as stored (compressed), checked against repomd.xml.
-async fn primary_bytes(
-    request: &PrimaryRequest<'_>,
+/// Returns a repodata file as stored (compressed), checked against repomd.xml. A cached copy
+/// is checked the same way and fetched again when it does not match.
+pub(crate) async fn repodata_bytes(
+    request: &RepodataRequest<'_>,
     fetcher: &Fetcher,
     options: &RpmMetadataOptions,
 ) -> Result<Vec<u8>, RpmError> {
     let url = format!("{}/{}", request.base_url, request.data.location);
-    let file_name = request
-        .data
-        .location
-        .rsplit('/')
-        .next()
-        .unwrap_or("primary.xml");
+    let kind = &request.data.kind;
+    let file_name = request.data.location.rsplit('/').next().unwrap_or(kind);
     let cached_path = request.cached_dir.map(|dir| dir.join(file_name));
     if let Some(bytes) = cached_path.as_deref().and_then(MetadataCache::read) {
         match check_stored(&bytes, request.data, &redact(&url)) {
             Ok(()) => {
-                tracing::debug!(url = %redact(&url), "using cached primary.xml");
+                tracing::debug!(url = %redact(&url), kind, "using cached repodata file");
                 return Ok(bytes);
             }
             Err(error) => {
-                tracing::warn!(%error, "cached primary.xml is damaged: fetching it again");
+                tracing::warn!(%error, kind, "cached repodata file is damaged: fetching it again");
             }
         }
     }
@@ -455,19 +461,25 @@ fn check_stored(bytes: &[u8], data: &RepomdData, url: &str) -> Result<(), RpmErr
     Ok(())
 }
 
-/// Decompresses and parses primary.xml in one pass, and checks the decompressed size and
-/// checksum against repomd.xml. A mismatch wins over a parse error, because it explains it.
-fn parse_checked(bytes: &[u8], data: &RepomdData, url: &str) -> Result<Vec<RpmPackage>, RpmError> {
+/// Decompresses a repodata file and parses it with `parse` in one pass, and checks the
+/// decompressed size and checksum against repomd.xml. A mismatch wins over a parse error,
+/// because it explains it.
+pub(crate) fn read_checked<T>(
+    bytes: &[u8],
+    data: &RepomdData,
+    url: &str,
+    parse: impl FnOnce(&mut dyn std::io::BufRead) -> Result<T, RpmError>,
+) -> Result<T, RpmError> {
     let open_checksum = data.open_checksum(url)?;
     let algorithm = open_checksum
         .as_ref()
         .map_or(ChecksumAlgorithm::Sha256, |checksum| checksum.algorithm);
-    let limit = data.open_size.map_or(MAX_PRIMARY_BYTES, |size| size + 1);
+    let limit = data.open_size.map_or(MAX_REPODATA_BYTES, |size| size + 1);
     let decompressed = Compression::of(&data.location, url)?
         .reader(bytes, url)?
         .take(limit);
     let mut hashing = HashingReader::new(decompressed, algorithm);
-    let parsed = parse_primary(BufReader::new(&mut hashing), url);
+    let parsed = parse(&mut BufReader::new(&mut hashing));
     std::io::copy(&mut hashing, &mut std::io::sink()).map_err(|error| RpmError::Decompress {
         url: url.to_owned(),
         message: error.to_string(),
@@ -538,6 +550,14 @@ fn filter_packages(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse_checked(
+        bytes: &[u8],
+        data: &RepomdData,
+        url: &str,
+    ) -> Result<Vec<RpmPackage>, RpmError> {
+        read_checked(bytes, data, url, |reader| parse_primary(reader, url))
+    }
 
     const PRIMARY: &str = r#"<metadata packages="1"><package type="rpm"><name>a</name>
 <arch>noarch</arch><version epoch="0" ver="1" rel="1"/><checksum type="sha256">00</checksum>

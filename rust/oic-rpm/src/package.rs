@@ -39,9 +39,9 @@ pub struct RpmPackage {
     pub provides: Vec<Dependency>,
     pub conflicts: Vec<Dependency>,
     pub obsoletes: Vec<Dependency>,
-    /// The files that primary.xml lists for this package. `createrepo_c` lists the files under
-    /// `/etc/`, `*bin/` and `/usr/lib/sendmail`, which are the paths that file dependencies
-    /// are allowed to name without loading filelists.xml.
+    /// The files that primary.xml lists for this package, and those that
+    /// [`crate::add_file_provides`] found in filelists.xml. `createrepo_c` lists in primary.xml
+    /// only the files under `/etc/`, `*bin/` and `/usr/lib/sendmail`.
     pub files: Vec<String>,
 }
 

@@ -3,8 +3,9 @@
 //! The rules are rpm's, as dnf applies them when it installs into an empty root:
 //!
 //! - Every `Requires` must be satisfied by a package name, a `Provides` entry or a file that
-//!   primary.xml lists. Versioned entries compare with [`crate::Constraint::overlaps`], and an
-//!   unversioned `Provides` satisfies every versioned `Requires` of its name.
+//!   primary.xml lists, or that [`crate::add_file_provides`] added from filelists.xml.
+//!   Versioned entries compare with [`crate::Constraint::overlaps`], and an unversioned
+//!   `Provides` satisfies every versioned `Requires` of its name.
 //! - Rich dependencies with `and` and `or`, nested in any way, are expanded into clauses of
 //!   alternatives. Other operators make the package uninstallable, with the reason.
 //! - `Conflicts` keeps every package that provides a matching capability out of the solution,
@@ -138,7 +139,7 @@ fn request_clause(universe: &RpmUniverse, text: &str) -> Result<Vec<Dependency>,
 }
 
 /// Parses `name [operator evr]`.
-fn parse_request(text: &str) -> Dependency {
+pub(crate) fn parse_request(text: &str) -> Dependency {
     let mut parts = text.split_whitespace();
     let name = parts.next().unwrap_or_default();
     let constraint = match (parts.next().and_then(Comparison::from_symbol), parts.next()) {
@@ -236,8 +237,8 @@ fn missing_error(
     }
 }
 
-/// Explains why nothing satisfies a clause: the versions that exist, or for a file the limit of
-/// primary.xml's file lists.
+/// Explains why nothing satisfies a clause: the versions that exist, or for a file that no
+/// package lists it.
 fn missing_hint(universe: &RpmUniverse, clause: &[Dependency]) -> String {
     let mut hint = String::new();
     for dependency in clause {
@@ -256,8 +257,7 @@ fn missing_hint(universe: &RpmUniverse, clause: &[Dependency]) -> String {
         } else if dependency.is_file() {
             let _ = write!(
                 hint,
-                "; primary.xml lists only files under /etc/, in *bin/ folders and \
-                 /usr/lib/sendmail, so `{}` must be one of them or be a `Provides`",
+                "; no package lists the file `{}` in primary.xml or filelists.xml",
                 dependency.name
             );
         }

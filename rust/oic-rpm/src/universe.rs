@@ -27,7 +27,8 @@ impl RpmCandidate {
 /// The candidate packages of a resolution.
 ///
 /// Capabilities are indexed from each package's name, its `Provides` entries and the files that
-/// primary.xml lists for it, so a lookup costs one hash probe.
+/// primary.xml lists for it, plus the files that [`RpmUniverse::add_file`] adds from
+/// filelists.xml, so a lookup costs one hash probe.
 #[derive(Debug, Default)]
 pub struct RpmUniverse {
     candidates: Vec<RpmCandidate>,
@@ -91,6 +92,21 @@ impl RpmUniverse {
     /// Returns the package names in the index.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.by_name.keys().map(String::as_str)
+    }
+
+    /// Adds `path` to the files of the package at `index`, as read from filelists.xml. Returns
+    /// whether the package did not list it yet.
+    pub fn add_file(&mut self, index: usize, path: &str) -> bool {
+        let files = &mut self.candidates[index].package.files;
+        if files.iter().any(|file| file == path) {
+            return false;
+        }
+        files.push(path.to_owned());
+        let providers = self.providers.entry(path.to_owned()).or_default();
+        if !providers.contains(&index) {
+            providers.push(index);
+        }
+        true
     }
 
     /// Returns the installable packages that satisfy `dependency`.

@@ -328,14 +328,42 @@ fn file_dependency_uses_primary_files() {
 }
 
 #[test]
-fn missing_file_names_primary_limit() {
+fn missing_file_names_file_lists() {
     let universe = universe(&[package("app", "1.0-1").requires("/usr/lib/libx.so.1")]);
     let message = failure(&universe, &["app"]).to_string();
     assert!(message.contains("/usr/lib/libx.so.1"), "{message}");
     assert!(
-        message.contains("primary.xml lists only files"),
+        message.contains("in primary.xml or filelists.xml"),
         "{message}"
     );
+}
+
+#[test]
+fn unknown_files_follow_reachable_packages() {
+    let universe = universe(&[
+        package("app", "1.0-1").requires("(lib or /opt/alt/lib.so)"),
+        package("lib", "1.0-1").requires("/usr/share/lib/data"),
+        package("unrelated", "1.0-1").requires("/usr/share/other/data"),
+        package("tools", "1.0-1").file("/usr/bin/tool"),
+        package("user", "1.0-1").requires("/usr/bin/tool"),
+    ]);
+    let unknown = oic_rpm::unknown_file_requirements(&universe, &request(&["app", "user"]));
+    let unknown: Vec<&str> = unknown.iter().map(String::as_str).collect();
+    assert_eq!(unknown, ["/opt/alt/lib.so", "/usr/share/lib/data"]);
+}
+
+#[test]
+fn added_file_satisfies_requirement() {
+    let mut universe = universe(&[
+        package("app", "1.0-1").requires("/usr/share/foo/data.txt"),
+        package("foo-data", "1.0-1"),
+    ]);
+    assert!(universe.add_file(1, "/usr/share/foo/data.txt"));
+    assert!(!universe.add_file(1, "/usr/share/foo/data.txt"));
+    let resolution = solve(&universe, &request(&["app"])).unwrap();
+    assert_eq!(resolution.packages.len(), 2);
+    let edge = &resolution.edges[0];
+    assert_eq!(edge.provided.as_deref(), Some("/usr/share/foo/data.txt"));
 }
 
 #[test]

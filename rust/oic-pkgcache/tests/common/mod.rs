@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use oic_pkgcache::{
-    check_file, fetch_packages_blocking, layout, CacheState, FetchOptions, FetchReport, NoReporter,
-    PkgCacheError, ProxyConfig, WantedFile,
+    check_file, fetch_packages_blocking, layout, CacheState, ChecksumType, FetchOptions,
+    FetchReport, NoReporter, PkgCacheError, ProxyConfig, WantedFile,
 };
 use oic_testkit::{BuiltRepo, DebRepo};
 use serde_json::json;
@@ -57,7 +57,8 @@ pub fn wanted(repo: &BuiltRepo, base_url: &str) -> Vec<WantedFile> {
             file_name: package.filename.rsplit('/').next().unwrap().to_owned(),
             url: format!("{}/{}", base_url.trim_end_matches('/'), package.filename),
             size: package.size,
-            sha256: package.sha256.clone(),
+            checksum_type: ChecksumType::Sha256,
+            checksum: package.sha256.clone(),
             repository: "test".to_owned(),
         })
         .collect()
@@ -116,7 +117,7 @@ pub fn partial_files(cache: &Path) -> Vec<String> {
 pub fn assert_cache_valid(cache: &Path, wanted: &[WantedFile]) {
     for file in wanted {
         let path = provider_dir(cache).join(&file.file_name);
-        let state = check_file(&path, file.size, &file.sha256).unwrap();
+        let state = check_file(&path, file.size, file.checksum_type, &file.checksum).unwrap();
         assert_eq!(state, CacheState::Valid, "{}", file.file_name);
     }
     assert_eq!(partial_files(cache), Vec::<String>::new());
@@ -132,7 +133,12 @@ pub fn assert_no_unverified(cache: &Path, wanted: &[WantedFile]) {
             .iter()
             .find(|file| file.file_name == name)
             .unwrap_or_else(|| panic!("unexpected file {name}"));
-        let state = check_file(&provider_dir(cache).join(&name), file.size, &file.sha256);
+        let state = check_file(
+            &provider_dir(cache).join(&name),
+            file.size,
+            file.checksum_type,
+            &file.checksum,
+        );
         assert_eq!(state.unwrap(), CacheState::Valid, "{name}");
     }
 }
