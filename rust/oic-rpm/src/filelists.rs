@@ -203,9 +203,9 @@ pub fn add_file_provides_blocking(
             source,
         })?;
     let fetcher = Fetcher::new()?;
-    runtime.block_on(add_file_provides(
+    runtime.block_on(oic_cancel::or_cancelled(add_file_provides(
         universe, request, sources, &fetcher, options,
-    ))
+    )))
 }
 
 async fn search_filelists(
