@@ -20,6 +20,7 @@ pub mod manifest;
 pub mod mirror;
 pub mod mountinfo;
 pub mod mounts;
+pub mod rpm;
 pub mod signals;
 pub mod snapshot;
 
@@ -28,6 +29,7 @@ use std::path::PathBuf;
 pub use env::{ensure, install_root, ChrootEnv, ChrootOptions, MountedChroot, Outcome};
 pub use error::ChrootError;
 pub use manifest::{Manifest, ProviderInputs, RepositoryInputs};
+pub use rpm::{install_rpm_root, RpmChrootPackage, RpmInstall};
 
 /// A package of the resolved set with the path of its downloaded `.deb`.
 #[derive(Debug, Clone)]
