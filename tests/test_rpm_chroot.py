@@ -45,7 +45,7 @@ pytestmark = [
 
 
 def packages(*, failing_post: bool = False) -> list[RpmPackageSpec]:
-    """Return the repository's packages; with `failing_post`, the %post of xfsprogs fails."""
+    """Return the repository's packages. With `failing_post` the %post of xfsprogs fails."""
     specs = [
         RpmPackageSpec(
             "filesystem",
