@@ -27,6 +27,11 @@ SPEC.json is one object. Every key except `packages` is optional:
           "requires": ["libfoo >= 1.2", "(a or b)", "/usr/bin/sh"],
           "provides": ["greeter = 1"], "conflicts": [], "obsoletes": ["hello-old < 2"],
           "files": {"/usr/bin/hello": "#!/bin/sh\\necho hi\\n"},
+          "directories": ["/usr/share/hello"],   # owned directories, mode 0755
+          "symlinks": {"/usr/bin/hi": "hello"},  # path: link target
+          "host_files": {"/usr/bin/sh": "/bin/busybox"},  # path: host file copied in
+          "post": "echo done > /var/log/hello", # %post scriptlet body
+          "post_interpreter": "/bin/sh",        # or "<lua>" for rpm's built-in Lua
           "sign": "repo"                  # "repo" (default), "other" or null for unsigned
         }
       ]
@@ -92,7 +97,17 @@ class RpmPackageSpec:
     conflicts: list[str] = field(default_factory=list)
     obsoletes: list[str] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)
+    directories: list[str] = field(default_factory=list)
+    symlinks: dict[str, str] = field(default_factory=dict)
+    host_files: dict[str, str] = field(default_factory=dict)
+    post: str | None = None
+    post_interpreter: str = "/bin/sh"
     sign: str | None = "repo"
+
+    @property
+    def paths(self) -> list[str]:
+        """Every path the package owns: files, directories, symlinks and copied host files."""
+        return [*self.files, *self.directories, *self.symlinks, *self.host_files]
 
     @property
     def file_name(self) -> str:
@@ -164,9 +179,16 @@ def validate_package(spec: RpmPackageSpec) -> None:
     for entry in entries:
         if "\n" in entry or not entry.strip():
             raise RpmRepoBuildError(f"package {spec.name}: invalid dependency entry {entry!r}")
-    for path in spec.files:
+    for path in spec.paths:
         if not path.startswith("/") or ".." in path.split("/") or "\n" in path:
             raise RpmRepoBuildError(f"package {spec.name}: invalid file path {path!r}")
+    for source in spec.host_files.values():
+        if not Path(source).is_file():
+            raise RpmRepoBuildError(f"package {spec.name}: host file {source!r} not found")
+    if "\n" in spec.post_interpreter or not spec.post_interpreter.strip():
+        raise RpmRepoBuildError(
+            f"package {spec.name}: invalid post_interpreter {spec.post_interpreter!r}"
+        )
 
 
 def spec_file_text(spec: RpmPackageSpec) -> str:
@@ -190,14 +212,34 @@ def spec_file_text(spec: RpmPackageSpec) -> str:
     ):
         lines.extend(f"{tag}: {entry}" for entry in entries)
     lines += ["", "%description", f"Test package {spec.name}.", "", "%install"]
+    lines += _install_lines(spec)
+    lines += ["", "%files"]
+    lines.extend(shlex.quote(path) for path in (*spec.files, *spec.symlinks, *spec.host_files))
+    lines.extend(f"%dir {shlex.quote(path)}" for path in spec.directories)
+    if spec.post is not None:
+        lines += ["", f"%post -p {spec.post_interpreter}", spec.post]
+    return "\n".join(lines) + "\n"
+
+
+def _install_lines(spec: RpmPackageSpec) -> list[str]:
+    """Return the %install commands that create the package's paths under the build root."""
+    lines = []
+    for path in spec.directories:
+        lines.append(f"mkdir -p -m 0755 {shlex.quote(f'%{{buildroot}}{path}')}")
     for path, content in spec.files.items():
         encoded = base64.b64encode(content.encode()).decode()
         target = shlex.quote(f"%{{buildroot}}{path}")
         lines.append(f"mkdir -p $(dirname {target})")
         lines.append(f"echo {encoded} | base64 -d > {target}")
-    lines += ["", "%files"]
-    lines.extend(shlex.quote(path) for path in spec.files)
-    return "\n".join(lines) + "\n"
+    for path, source in spec.host_files.items():
+        target = shlex.quote(f"%{{buildroot}}{path}")
+        lines.append(f"mkdir -p $(dirname {target})")
+        lines.append(f"cp {shlex.quote(source)} {target}")
+    for path, link_target in spec.symlinks.items():
+        target = shlex.quote(f"%{{buildroot}}{path}")
+        lines.append(f"mkdir -p $(dirname {target})")
+        lines.append(f"ln -s {shlex.quote(link_target)} {target}")
+    return lines
 
 
 def _run(command: Sequence[str], description: str) -> None:

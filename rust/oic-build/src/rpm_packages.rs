@@ -18,9 +18,10 @@ use oic_signature::Keyring;
 
 use crate::error::BuildError;
 use crate::packages::{
-    repositories_of, PackagesOptions, PackagesOutcome, RepositoryReport, ResolvedEdge,
+    repositories_of, PackageSet, PackagesOptions, PackagesOutcome, RepositoryReport, ResolvedEdge,
     ResolvedPackage,
 };
+use crate::rpm_order::OrderEdge;
 
 /// Loads the metadata of every repository, then resolves the template's packages and the
 /// provider's essential set.
@@ -29,6 +30,28 @@ pub fn resolve_rpm_packages(
     config: &Config,
     options: PackagesOptions,
 ) -> Result<PackagesOutcome, BuildError> {
+    resolve_rpm_set(checked, config, options, PackageSet::Image).map(|resolved| resolved.outcome)
+}
+
+/// A resolved RPM set with what installing it needs besides the outcome.
+#[derive(Debug)]
+pub(crate) struct RpmSetResolution {
+    pub outcome: PackagesOutcome,
+    /// The chosen packages, in the order of `outcome.packages`, with their repository ids.
+    pub packages: Vec<RpmCandidate>,
+    /// The dependency edges between positions of `packages`.
+    pub edges: Vec<OrderEdge>,
+    /// The keys of each repository id; `None` when its `gpgCheck` is false.
+    pub keyrings: HashMap<String, Option<Keyring>>,
+}
+
+/// Loads the metadata of every repository, then resolves `set`.
+pub(crate) fn resolve_rpm_set(
+    checked: &CheckedTemplate,
+    config: &Config,
+    options: PackagesOptions,
+    set: PackageSet,
+) -> Result<RpmSetResolution, BuildError> {
     let started = Instant::now();
     let metadata_options = metadata_options(checked, config, options);
     let metadata = load_all(checked, config, &metadata_options)?;
@@ -41,7 +64,7 @@ pub fn resolve_rpm_packages(
         .iter()
         .map(RpmRepoMetadata::filelists_source)
         .collect();
-    let request = solve_request(checked);
+    let request = solve_request(checked, set);
     let mut universe = universe_of(metadata);
     oic_rpm::add_file_provides_blocking(&mut universe, &request, &sources, &metadata_options)?;
     let resolution = oic_rpm::solve(&universe, &request)?;
@@ -51,6 +74,21 @@ pub fn resolve_rpm_packages(
         let file_name = file_name_of(&package.location).to_owned();
         check.packages.insert(file_name, package.clone());
     }
+    let packages = resolution
+        .packages
+        .iter()
+        .map(|&candidate| candidate.clone())
+        .collect();
+    let edges = resolution
+        .edges
+        .iter()
+        .map(|edge| OrderEdge {
+            from: edge.from,
+            to: edge.to,
+            pre: edge.pre,
+        })
+        .collect();
+    let keyrings = check.keyrings.clone();
     outcome.metadata_seconds = metadata_elapsed.as_secs_f64();
     outcome.solve_seconds = started.elapsed().as_secs_f64();
     outcome.file_check = Some(SharedFileCheck(Arc::new(check)));
@@ -60,7 +98,12 @@ pub fn resolve_rpm_packages(
         solve_seconds = outcome.solve_seconds,
         "packages resolved"
     );
-    Ok(outcome)
+    Ok(RpmSetResolution {
+        outcome,
+        packages,
+        edges,
+        keyrings,
+    })
 }
 
 fn metadata_options(
@@ -115,16 +158,20 @@ fn universe_of(metadata: Vec<RpmRepoMetadata>) -> RpmUniverse {
     RpmUniverse::new(candidates)
 }
 
-/// Requests the template's packages and kernel packages, plus the provider's essential names.
-fn solve_request(checked: &CheckedTemplate) -> RpmSolveRequest {
+/// Requests the names of `set`, plus the provider's essential names.
+fn solve_request(checked: &CheckedTemplate, set: PackageSet) -> RpmSolveRequest {
     let system = &checked.merged.system_config;
-    RpmSolveRequest {
-        requests: system
+    let requests = match set {
+        PackageSet::Image => system
             .packages
             .iter()
             .chain(&system.kernel.packages)
             .map(|package| package.value.clone())
             .collect(),
+        PackageSet::BuildTools => checked.provider.build_tools.clone(),
+    };
+    RpmSolveRequest {
+        requests,
         essential: checked.provider.essential.packages.clone(),
     }
 }
@@ -246,6 +293,6 @@ impl FileCheck for RpmFileCheck {
 }
 
 /// Returns the cache file name of a package: the last part of its location.
-fn file_name_of(location: &str) -> &str {
+pub(crate) fn file_name_of(location: &str) -> &str {
     location.rsplit('/').next().unwrap_or(location)
 }

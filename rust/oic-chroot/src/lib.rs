@@ -20,14 +20,19 @@ pub mod manifest;
 pub mod mirror;
 pub mod mountinfo;
 pub mod mounts;
+pub mod rpm;
 pub mod signals;
 pub mod snapshot;
 
 use std::path::PathBuf;
 
-pub use env::{ensure, install_root, ChrootEnv, ChrootOptions, MountedChroot, Outcome};
+pub use env::{
+    ensure, ensure_packages, ensure_rpm, install_root, ChrootEnv, ChrootOptions, EnvPackages,
+    MountedChroot, Outcome,
+};
 pub use error::ChrootError;
 pub use manifest::{Manifest, ProviderInputs, RepositoryInputs};
+pub use rpm::{install_rpm_root, RpmChrootPackage, RpmInstall};
 
 /// A package of the resolved set with the path of its downloaded `.deb`.
 #[derive(Debug, Clone)]

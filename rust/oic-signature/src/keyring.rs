@@ -165,6 +165,23 @@ impl Keyring {
             .collect()
     }
 
+    /// Returns every primary key with its subkeys and signatures as an ASCII-armored public
+    /// key block, in the order the keys were added, for tools such as `rpm --import`.
+    pub fn armored_keys(&self) -> Result<Vec<String>, SignatureError> {
+        self.keys
+            .iter()
+            .map(|loaded| {
+                loaded
+                    .key
+                    .to_armored_string(pgp::composed::ArmorOptions::default())
+                    .map_err(|error| SignatureError::InvalidKeyData {
+                        label: loaded.label.clone(),
+                        message: format!("failed to armor the key: {error}"),
+                    })
+            })
+            .collect()
+    }
+
     pub(crate) fn loaded(&self) -> &[LoadedKey] {
         &self.keys
     }
