@@ -4,12 +4,13 @@
 use std::sync::Arc;
 
 use oic_chroot::{ChrootOptions, ChrootPackage, ProviderInputs, RepositoryInputs};
-use oic_config::{CheckedTemplate, Config};
+use oic_config::{CheckedTemplate, Config, PackageFormat};
 use oic_pkgcache::{FetchReport, Reporter};
 use serde::Serialize;
 
 use crate::error::BuildError;
 use crate::packages::{repositories_of, resolve_set, PackageSet, PackagesOptions};
+use crate::rpm_set::rpm_set;
 
 /// The result of preparing the chroot environment.
 #[derive(Debug, Clone, Serialize)]
@@ -32,27 +33,39 @@ pub fn prepare_chroot(
 }
 
 /// Like [`prepare_chroot`], and returns the environment, which holds the provider's shared lock
-/// while it lives.
+/// while it lives. Debian providers get their environment from dpkg, RPM providers from the
+/// host's `rpm --root`.
 pub fn ensure_chroot(
     checked: &CheckedTemplate,
     config: &Config,
     options: PackagesOptions,
     reporter: Arc<dyn Reporter>,
 ) -> Result<(oic_chroot::ChrootEnv, ChrootReport), BuildError> {
-    let (outcome, packages) = resolve_set(checked, config, options, PackageSet::BuildTools)?;
-    let fetch = crate::fetch::fetch_packages(&outcome, config, reporter)?;
-    let chroot_packages = with_files(checked, config, packages);
-
     let chroot_options = ChrootOptions {
         work_dir: config.work_dir.value.clone(),
         provider: provider_inputs(checked, config),
         snapshot: true,
     };
-    let environment = oic_chroot::ensure(&chroot_options, &chroot_packages)?;
+    let (environment, packages, fetch) = match checked.provider.package_format {
+        PackageFormat::Deb => {
+            let (outcome, packages) =
+                resolve_set(checked, config, options, PackageSet::BuildTools)?;
+            let fetch = crate::fetch::fetch_packages(&outcome, config, reporter)?;
+            let chroot_packages = with_files(checked, config, packages);
+            let environment = oic_chroot::ensure(&chroot_options, &chroot_packages)?;
+            (environment, chroot_packages.len(), fetch)
+        }
+        PackageFormat::Rpm => {
+            let set = rpm_set(checked, config, options, PackageSet::BuildTools)?;
+            let fetch = crate::fetch::fetch_packages(&set.outcome, config, reporter)?;
+            let environment = oic_chroot::ensure_rpm(&chroot_options, &set.packages, &set.install)?;
+            (environment, set.packages.len(), fetch)
+        }
+    };
     let report = ChrootReport {
         root: environment.root().display().to_string(),
         outcome: environment.outcome().as_str().to_owned(),
-        packages: chroot_packages.len(),
+        packages,
         fetch,
     };
     Ok((environment, report))

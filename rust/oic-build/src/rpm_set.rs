@@ -68,8 +68,10 @@ pub fn rpm_set(
 /// Converts a candidate to the package that `install_rpm_root` takes.
 fn chroot_package(candidate: &RpmCandidate, pool: &Path) -> Result<RpmChrootPackage, BuildError> {
     let package = &candidate.package;
+    // primary.xml writes epoch 0 for a package without one, as rpm compares them equal.
     let epoch = match package.evr.epoch.as_deref() {
         None => None,
+        Some(text) if text.bytes().all(|digit| digit == b'0') => None,
         Some(text) => Some(text.parse::<u64>().map_err(|_| BuildError::Unsupported {
             message: format!(
                 "Package `{}` of repository `{}` has the epoch `{text}`, which is not a \

@@ -19,6 +19,7 @@ use crate::lock::FileLock;
 use crate::manifest::{Manifest, ProviderInputs};
 use crate::mountinfo::{release_stale_mounts, remove_tree};
 use crate::mounts::ChrootMounts;
+use crate::rpm::{install_rpm_root, RpmChrootPackage, RpmInstall};
 use crate::{dpkg, extract, snapshot, ChrootPackage};
 
 /// Where and for what the environment is built.
@@ -145,6 +146,42 @@ impl MountedChroot {
     }
 }
 
+/// The packages of an environment and the tool that installs them.
+#[derive(Debug, Clone, Copy)]
+pub enum EnvPackages<'a> {
+    /// `.deb` packages, extracted and then installed by dpkg inside the root.
+    Deb(&'a [ChrootPackage]),
+    /// `.rpm` packages in install order, installed by the host's `rpm --root`.
+    Rpm {
+        packages: &'a [RpmChrootPackage],
+        install: &'a RpmInstall,
+    },
+}
+
+impl EnvPackages<'_> {
+    fn manifest(self, provider: &ProviderInputs) -> Manifest {
+        match self {
+            Self::Deb(packages) => Manifest::new(provider, packages),
+            Self::Rpm { packages, .. } => Manifest::for_rpm(provider, packages),
+        }
+    }
+
+    fn len(self) -> usize {
+        match self {
+            Self::Deb(packages) => packages.len(),
+            Self::Rpm { packages, .. } => packages.len(),
+        }
+    }
+
+    /// Installs the packages into the empty folder `root`.
+    fn install(self, root: &Path) -> Result<(), ChrootError> {
+        match self {
+            Self::Deb(packages) => install_root(root, packages, false),
+            Self::Rpm { packages, install } => install_rpm_root(root, packages, install),
+        }
+    }
+}
+
 /// Returns the provider's environment for `packages`: reused when its manifest matches,
 /// else restored from a matching snapshot that verifies, else created. Writes the snapshot
 /// when `options.snapshot` is set and it is missing or stale. Another run of the same
@@ -157,12 +194,31 @@ pub fn ensure(
     options: &ChrootOptions,
     packages: &[ChrootPackage],
 ) -> Result<ChrootEnv, ChrootError> {
+    ensure_packages(options, EnvPackages::Deb(packages))
+}
+
+/// Like [`ensure`] for an RPM provider: `packages` in install order, installed by
+/// [`install_rpm_root`] with `install`.
+pub fn ensure_rpm(
+    options: &ChrootOptions,
+    packages: &[RpmChrootPackage],
+    install: &RpmInstall,
+) -> Result<ChrootEnv, ChrootError> {
+    ensure_packages(options, EnvPackages::Rpm { packages, install })
+}
+
+/// Like [`ensure`] for packages of either format. The manifest, snapshot, locks and the
+/// `chrootenv.partial/` folder follow the same rules for both.
+pub fn ensure_packages(
+    options: &ChrootOptions,
+    packages: EnvPackages<'_>,
+) -> Result<ChrootEnv, ChrootError> {
     let started = Instant::now();
     let layout = Layout {
         provider_dir: options.work_dir.join(&options.provider.id),
     };
     fs_err::create_dir_all(&layout.provider_dir)?;
-    let expected = Manifest::new(&options.provider, packages);
+    let expected = packages.manifest(&options.provider);
     let lock = FileLock::shared(&layout.provider_dir.join(".chroot.lock"), WAITING)?;
     let outcome = if is_current(&layout, &expected, options.snapshot) {
         tracing::debug!(root = %layout.root().display(), "reusing the chroot environment");
@@ -216,7 +272,7 @@ fn update(
     layout: &Layout,
     expected: &Manifest,
     snapshot: bool,
-    packages: &[ChrootPackage],
+    packages: EnvPackages<'_>,
 ) -> Result<Outcome, ChrootError> {
     // No live run holds mounts here while this run holds the exclusive lock.
     release_stale_mounts(&layout.provider_dir)?;
@@ -305,11 +361,11 @@ fn try_restore(layout: &Layout, expected: &Manifest) -> Result<bool, ChrootError
 }
 
 /// Creates the environment in `chrootenv.partial/` and renames it to `chrootenv/`.
-fn create(layout: &Layout, packages: &[ChrootPackage]) -> Result<(), ChrootError> {
+fn create(layout: &Layout, packages: EnvPackages<'_>) -> Result<(), ChrootError> {
     let started = Instant::now();
     let partial = layout.partial();
     fs_err::create_dir(&partial)?;
-    install_root(&partial, packages, false)?;
+    packages.install(&partial)?;
     fs_err::rename(&partial, layout.root())?;
     tracing::info!(packages = packages.len(), elapsed = ?started.elapsed(), "created the chroot environment");
     Ok(())

@@ -26,7 +26,10 @@ pub mod snapshot;
 
 use std::path::PathBuf;
 
-pub use env::{ensure, install_root, ChrootEnv, ChrootOptions, MountedChroot, Outcome};
+pub use env::{
+    ensure, ensure_packages, ensure_rpm, install_root, ChrootEnv, ChrootOptions, EnvPackages,
+    MountedChroot, Outcome,
+};
 pub use error::ChrootError;
 pub use manifest::{Manifest, ProviderInputs, RepositoryInputs};
 pub use rpm::{install_rpm_root, RpmChrootPackage, RpmInstall};

@@ -8,7 +8,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ChrootError;
-use crate::ChrootPackage;
+use crate::{ChrootPackage, RpmChrootPackage};
 
 /// Version of the manifest layout.
 const FORMAT: u32 = 1;
@@ -63,7 +63,7 @@ pub struct Manifest {
 impl Manifest {
     /// Builds the manifest of an environment of `packages` for `provider`.
     pub fn new(provider: &ProviderInputs, packages: &[ChrootPackage]) -> Self {
-        let mut records: Vec<PackageRecord> = packages
+        let records = packages
             .iter()
             .map(|entry| PackageRecord {
                 name: entry.package.name.clone(),
@@ -72,6 +72,25 @@ impl Manifest {
                 sha256: entry.package.sha256.to_hex(),
             })
             .collect();
+        Self::from_records(provider, records)
+    }
+
+    /// Builds the manifest of an environment of the RPM `packages` for `provider`. The version
+    /// recorded is `[epoch:]version-release`.
+    pub fn for_rpm(provider: &ProviderInputs, packages: &[RpmChrootPackage]) -> Self {
+        let records = packages
+            .iter()
+            .map(|package| PackageRecord {
+                name: package.name.clone(),
+                version: package.evr(),
+                architecture: package.arch.clone(),
+                sha256: package.sha256.clone(),
+            })
+            .collect();
+        Self::from_records(provider, records)
+    }
+
+    fn from_records(provider: &ProviderInputs, mut records: Vec<PackageRecord>) -> Self {
         records.sort_by(|a, b| a.name.cmp(&b.name));
         Self {
             format: FORMAT,

@@ -28,7 +28,8 @@ const PUBKEY_NAME: &str = "gpg-pubkey";
 pub struct RpmChrootPackage {
     pub name: String,
     /// The epoch, `None` when the package has none. rpm treats a missing epoch as 0, and so do
-    /// [`Self::nevra`] and the check after installation.
+    /// [`Self::nevra`] and the check after installation. `oic_build::rpm_set` gives `None` for
+    /// epoch 0 too, because primary.xml writes 0 for packages without an epoch.
     pub epoch: Option<u64>,
     pub version: String,
     pub release: String,
@@ -201,8 +202,27 @@ fn run_transaction(
         command.arg("--nosignature");
     }
     command.args(packages.iter().map(|package| &package.file));
-    crate::command::run(&mut command)?;
-    Ok(())
+    let output = crate::command::run(&mut command)?;
+    check_scriptlets(&command, &output)
+}
+
+/// Fails when a scriptlet failed. rpm 4.18 only warns about a failed `%post` and still exits
+/// with status 0, but the root would lack what the scriptlet should have done.
+fn check_scriptlets(command: &Command, output: &str) -> Result<(), ChrootError> {
+    let failures: Vec<&str> = output
+        .lines()
+        .filter(|line| line.contains(" scriptlet failed"))
+        .collect();
+    if failures.is_empty() {
+        return Ok(());
+    }
+    let line = crate::command::command_line(command);
+    tracing::error!(command = %line, failures = ?failures, "scriptlets failed");
+    Err(ChrootError::Command {
+        command: line,
+        status: "exit status: 0, with failed scriptlets".to_owned(),
+        output: output.to_owned(),
+    })
 }
 
 /// Compares the root's database with `packages` and names every difference.
@@ -318,6 +338,24 @@ mod tests {
         let installed = ["b-0:1-1.noarch".to_owned(), "a-0:1-1.noarch".to_owned()];
         let expected = ["a-0:1-1.noarch".to_owned(), "b-0:1-1.noarch".to_owned()];
         assert!(set_differences(&installed, &expected).is_empty());
+    }
+
+    #[test]
+    fn failed_scriptlet_is_an_error() {
+        let command = Command::new("rpm");
+        let output =
+            "bad-1.0-1\nwarning: %post(bad-1.0-1.noarch) scriptlet failed, exit status 1\n";
+        let error = check_scriptlets(&command, output).unwrap_err();
+        assert!(
+            error.to_string().contains("%post(bad-1.0-1.noarch)"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn clean_output_passes_scriptlet_check() {
+        let command = Command::new("rpm");
+        assert!(check_scriptlets(&command, "good-1.0-1\n").is_ok());
     }
 
     #[test]
