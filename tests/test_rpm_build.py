@@ -17,6 +17,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -204,7 +205,7 @@ class RawDisk:
 
     path: Path
 
-    def partitions(self) -> list[dict[str, object]]:
+    def partitions(self) -> list[dict[str, Any]]:
         command = ["sfdisk", "--json", str(self.path)]
         output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
         table = json.loads(output)["partitiontable"]
@@ -261,7 +262,7 @@ def resolved_set(env: RpmBuildEnv, template: Path) -> dict[str, str]:
     return {package["name"]: package["version"].removeprefix("0:") for package in packages}
 
 
-def sbom_packages(document: dict[str, object]) -> dict[str, dict[str, object]]:
+def sbom_packages(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
     packages = document["packages"]
     assert isinstance(packages, list)
     return {
@@ -334,9 +335,18 @@ def test_rpm_image_has_resolved_set_and_sbom(rpm_build_env: RpmBuildEnv) -> None
 
 def test_rpm_rebuild_reuses_image_root(rpm_build_env: RpmBuildEnv) -> None:
     template = rpm_build_env.template("azl-again", "hello")
-    cold = report_of(rpm_build_env.cli("build", "--json", str(template)))
+    cold_result = rpm_build_env.cli("--log-level", "info", "build", "--json", str(template))
+    cold = report_of(cold_result)
     warm = report_of(rpm_build_env.cli("build", "--json", str(template)))
 
+    # The chroot environment holds empty packages only, so the host's tools write the disk.
+    host_tools = [
+        line
+        for line in cold_result.stderr.splitlines()
+        if "the chroot environment lacks disk tools" in line
+    ]
+    assert len(host_tools) == 1, cold_result.stderr[-4000:]
+    assert "sfdisk, mkfs.ext4" in host_tools[0]
     assert caches_of(cold)["image root"] == "miss"
     assert caches_of(warm) == {"packages": "hit", "chroot": "hit", "image root": "hit"}
     disk = RawDisk(rpm_build_env.output("azl-again") / "azl-again-1.0.raw")
