@@ -175,11 +175,11 @@ pub fn parse_query(output: &str, root: &Path) -> Result<Vec<RpmInstalledPackage>
 fn set_field(package: &mut RpmInstalledPackage, key: &str, value: &str) -> Result<(), ()> {
     let optional = || (!value.trim().is_empty()).then(|| value.trim().to_owned());
     match key {
-        "name" => package.name = value.to_owned(),
+        "name" => value.clone_into(&mut package.name),
         "epoch" => package.epoch = optional(),
-        "version" => package.version = value.to_owned(),
-        "release" => package.release = value.to_owned(),
-        "arch" => package.arch = value.to_owned(),
+        "version" => value.clone_into(&mut package.version),
+        "release" => value.clone_into(&mut package.release),
+        "arch" => value.clone_into(&mut package.arch),
         "vendor" => package.vendor = optional(),
         "packager" => package.packager = optional(),
         "license" => package.license = optional(),
@@ -303,7 +303,7 @@ pub fn rpm_spdx_document(
         format!("{} {}\n", package.nevra(), depends.join(","))
     });
     let namespace = sbom::document_namespace(info, lines);
-    sbom::document_json(info, namespace, spdx_packages, relationships)
+    sbom::document_json(info, &namespace, spdx_packages, &relationships)
 }
 
 fn package_json(package: &RpmInstalledPackage, id: &str, request: &RpmSbomRequest) -> Value {

@@ -250,9 +250,9 @@ pub fn spdx_document(packages: &[InstalledPackage], info: &SbomInfo) -> Value {
     let namespace = document_namespace(info, lines);
     document_json(
         info,
-        namespace,
+        &namespace,
         spdx_packages,
-        relationships(packages, &ids),
+        &relationships(packages, &ids),
     )
 }
 
@@ -260,9 +260,9 @@ pub fn spdx_document(packages: &[InstalledPackage], info: &SbomInfo) -> Value {
 /// package precedes, and their relationships.
 pub(crate) fn document_json(
     info: &SbomInfo,
-    namespace: String,
+    namespace: &str,
     packages: Vec<Value>,
-    relationships: Vec<Value>,
+    relationships: &[Value],
 ) -> Value {
     let mut spdx_packages = vec![image_package(info)];
     spdx_packages.extend(packages);

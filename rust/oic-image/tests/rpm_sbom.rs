@@ -1,5 +1,5 @@
 //! The SBOM of RPM images: parsing `rpm -qa` output, resolving requires and the SPDX fields.
-//! The end-to-end test in tests/test_rpm_build.py reads a real rpm database.
+//! The end-to-end test in `tests/test_rpm_build.py` reads a real rpm database.
 
 use std::collections::HashMap;
 use std::path::Path;
