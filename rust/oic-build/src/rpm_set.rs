@@ -30,7 +30,7 @@ pub struct RpmSet {
 
 /// Resolves `set` for an RPM provider and returns it in install order (see
 /// [`crate::rpm_order`]) with the files it will have in the package cache. It writes the
-/// repositories' keys for `rpm --import`; it fetches nothing.
+/// repositories' keys for `rpm --import` and fetches nothing.
 ///
 /// [`PackageSet::Image`] is the template's packages and kernel plus the essential set, and
 /// [`PackageSet::BuildTools`] the provider's build tools plus the essential set.
@@ -139,7 +139,7 @@ fn write_keys(
     let armored = keyring
         .armored_keys()
         .map_err(|error| BuildError::Unsupported {
-            message: format!("The keys of repository `{repository}` cannot be exported: {error}"),
+            message: format!("Failed to export the keys of repository `{repository}`: {error}"),
         })?;
     let safe: String = repository
         .chars()

@@ -408,7 +408,7 @@ fn failing_post_leaves_nothing() {
     fixture.assert_no_mounts();
 }
 
-/// The files of the base repository's packages named `names`, as the installer takes them.
+/// Returns the base repository's packages named `names`, as the installer takes them.
 fn base_packages(names: &[&str]) -> Vec<RpmChrootPackage> {
     let repo = &built(Variant::Base).1;
     names

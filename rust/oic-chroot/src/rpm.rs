@@ -5,9 +5,9 @@
 //! because rpm chroots into the root to run scriptlets. Afterwards `rpm --query --all` in the
 //! root must list exactly the requested packages.
 //!
-//! The database lives in `/var/lib/rpm` of the root, with the sqlite backend, whatever the host's
-//! rpm configuration sets: Debian's rpm 4.18 defaults `%_dbpath` to `~/.rpmdb`, and RPM
-//! distributions such as Azure Linux 3.0 read `/var/lib/rpm/rpmdb.sqlite`.
+//! The database lives in `/var/lib/rpm` of the root, with the sqlite backend. Both are given on
+//! the command line, because Debian's rpm 4.18 sets `%_dbpath` to `~/.rpmdb`, while upstream rpm
+//! and the distributions built with it use `/var/lib/rpm`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
