@@ -339,7 +339,7 @@ def test_rpm_rebuild_reuses_image_root(rpm_build_env: RpmBuildEnv) -> None:
     cold = report_of(cold_result)
     warm = report_of(rpm_build_env.cli("build", "--json", str(template)))
 
-    # The chroot environment holds empty packages only, so the host's tools write the disk.
+    # The chroot environment contains empty packages only, so the host's tools write the disk.
     host_tools = [
         line
         for line in cold_result.stderr.splitlines()
