@@ -44,7 +44,8 @@ pytestmark = [
 ]
 
 
-def packages() -> list[RpmPackageSpec]:
+def packages(*, failing_post: bool = False) -> list[RpmPackageSpec]:
+    """Return the repository's packages. With `failing_post` the %post of xfsprogs fails."""
     specs = [
         RpmPackageSpec(
             "filesystem",
@@ -70,24 +71,38 @@ def packages() -> list[RpmPackageSpec]:
     specs += [
         RpmPackageSpec(name, requires=["filesystem"])
         for name in BUILD_TOOLS
-        if name != "util-linux"
+        if name not in ("util-linux", "xfsprogs")
     ]
-    return specs
+    xfsprogs = RpmPackageSpec("xfsprogs", requires=["filesystem", "/bin/sh"])
+    if failing_post:
+        xfsprogs.post = "echo xfsprogs setup failed >&2\nexit 3"
+    return [*specs, xfsprogs]
 
 
-@pytest.fixture(scope="module")
-def rpm_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
-    """Build the repository once per module, serve it, and yield the key file and URL."""
-    root = tmp_path_factory.mktemp("rpm-chroot-repo")
-    gnupghome = tmp_path_factory.mktemp("rpm-chroot-gnupg")
+def serve_repo(
+    factory: pytest.TempPathFactory, specs: list[RpmPackageSpec]
+) -> Iterator[tuple[Path, str]]:
+    """Build a repository of `specs`, serve it, and yield the key file and URL."""
+    root = factory.mktemp("rpm-chroot-repo")
+    gnupghome = factory.mktemp("rpm-chroot-gnupg")
     try:
-        built: BuiltRpmRepo = build_rpm_repo(RpmRepoSpec(packages=packages()), root, gnupghome)
-        key = built.key.export_armored(tmp_path_factory.mktemp("rpm-chroot-key") / "key.asc")
+        built: BuiltRpmRepo = build_rpm_repo(RpmRepoSpec(packages=specs), root, gnupghome)
+        key = built.key.export_armored(factory.mktemp("rpm-chroot-key") / "key.asc")
     finally:
         GpgKey(gnupghome, "", "", "").stop_agent()
     server = RepoServer(root).start()
     yield key, server.url
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def rpm_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
+    yield from serve_repo(tmp_path_factory, packages())
+
+
+@pytest.fixture(scope="module")
+def failing_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
+    yield from serve_repo(tmp_path_factory, packages(failing_post=True))
 
 
 def write_files(tmp_path: Path, repo: tuple[Path, str]) -> tuple[Path, Path]:
@@ -149,5 +164,20 @@ def test_rpm_chroot_created_reused_restored(tmp_path: Path, rpm_repo: tuple[Path
     assert restored.stdout.startswith("restored "), restored.stdout
     assert installed_names(environment.root) == expected
 
+    mounts = Path("/proc/self/mountinfo").read_text(encoding="utf-8")
+    assert str(tmp_path) not in mounts
+
+
+def test_rpm_chroot_failing_post(tmp_path: Path, failing_repo: tuple[Path, str]) -> None:
+    config, template = write_files(tmp_path, failing_repo)
+    environment = ChrootEnv(PROVIDER, Config.load(config))
+
+    failed = chroot(config, template)
+
+    assert failed.returncode == 1, failed.stdout
+    assert "%post(xfsprogs-1.0-1.noarch) scriptlet failed" in failed.stderr, failed.stderr
+    assert "xfsprogs setup failed" in failed.stderr, failed.stderr
+    assert not environment.root.exists()
+    assert environment.manifest() is None
     mounts = Path("/proc/self/mountinfo").read_text(encoding="utf-8")
     assert str(tmp_path) not in mounts

@@ -163,6 +163,10 @@ impl Fixture {
     }
 
     fn config(&self) -> Config {
+        self.config_with_check(true)
+    }
+
+    fn config_with_check(&self, gpg_check: bool) -> Config {
         let mut config = Config::default();
         config.cache_dir.value = self.dir.path().join("cache");
         config.work_dir.value = self.work_dir();
@@ -174,7 +178,7 @@ impl Fixture {
             components: Vec::new(),
             keys: vec![KeyRef::Path(self.key.clone())],
             priority: 500,
-            gpg_check: true,
+            gpg_check,
             allow_packages: Vec::new(),
         };
         let replacement = ProviderOverride {
@@ -494,4 +498,48 @@ fn missing_file_is_rejected() {
     let message = error.to_string();
     assert!(message.contains("absent.rpm"), "{message}");
     assert!(message.contains("fetch the packages first"), "{message}");
+}
+
+#[test]
+fn gpgcheck_off_turns_rpm_check_off() {
+    if !can_run() {
+        return;
+    }
+    let fixture = Fixture::new();
+    let config = fixture.config_with_check(false);
+    let checked = fixture.template(&config);
+
+    let set = rpm_set(
+        &checked,
+        &config,
+        PackagesOptions::default(),
+        PackageSet::BuildTools,
+    )
+    .unwrap();
+
+    assert!(!set.install.check_signatures);
+    assert!(set.install.keys.is_empty(), "{:?}", set.install.keys);
+}
+
+#[test]
+fn unchecked_install_accepts_unknown_signer() {
+    if !can_run() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    let install = RpmInstall {
+        keys: Vec::new(),
+        check_signatures: false,
+    };
+
+    let packages = base_packages(&["filesystem", "foreign"]);
+    install_rpm_root(&root, &packages, &install).unwrap();
+
+    let expected: BTreeSet<String> = ["filesystem", "foreign"]
+        .iter()
+        .map(|&name| name.to_owned())
+        .collect();
+    assert_eq!(installed_names(&root), expected);
 }

@@ -96,3 +96,31 @@ fn debian_inrelease_unrelated_key_fails() {
     assert_eq!(configured.len(), 1, "{configured:?}");
     println!("{error}");
 }
+
+#[test]
+fn binary_keys_export_armored() {
+    for file in embedded_key_files() {
+        let mut keyring = Keyring::new();
+        keyring.add_file(&file).unwrap();
+
+        let armored = keyring.armored_keys().unwrap();
+
+        assert_eq!(armored.len(), keyring.len(), "{}", file.display());
+        let mut reparsed = Keyring::new();
+        for text in &armored {
+            assert!(
+                text.starts_with("-----BEGIN PGP PUBLIC KEY BLOCK-----"),
+                "{text}"
+            );
+            reparsed.add_bytes(text.as_bytes(), "armored").unwrap();
+        }
+        let fingerprints = |keyring: &Keyring| -> Vec<String> {
+            keyring
+                .keys()
+                .into_iter()
+                .map(|info| format!("{:?} {:?}", info.primary, info.subkeys))
+                .collect()
+        };
+        assert_eq!(fingerprints(&reparsed), fingerprints(&keyring));
+    }
+}
