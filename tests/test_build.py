@@ -366,6 +366,40 @@ def test_injected_failure_leaves_nothing_behind(build_env: BuildEnv, stage: str)
         assert verify.returncode == 0, verify.stdout + verify.stderr
 
 
+def debugfs_cat(disk: Path, offset: int, path: str) -> str:
+    """The file `path` of the ext4 file system at byte `offset` of `disk`, read with debugfs."""
+    command = ["debugfs", "-R", f'cat "{path}"', f"{disk}?offset={offset}"]
+    completed = subprocess.run(command, capture_output=True, text=True, check=True)
+    return completed.stdout
+
+
+def test_image_without_bootloader(build_env: BuildEnv) -> None:
+    esp = """\
+    - {id: esp, type: esp, flags: [esp, boot], start: 1MiB, end: 129MiB, fsType: fat32,
+        fsLabel: ESP, mountPoint: /boot/efi, mountOptions: umask=0077}
+"""
+    body = image_template("noboot").replace(esp, "").replace("start: 129MiB", "start: 1MiB")
+    body = body.replace("provider: grub", "provider: none")
+    assert esp not in body
+    report = report_of(build_env.build(build_env.template("noboot", body)))
+
+    assert report["kernel"] == ""
+    disk = build_env.output("noboot") / "noboot-2.1.raw"
+    listing = subprocess.run(
+        ["sfdisk", "--json", str(disk)], capture_output=True, text=True, check=True
+    ).stdout
+    (partition,) = json.loads(listing)["partitiontable"]["partitions"]
+    offset = partition["start"] * 512
+    status = debugfs_cat(disk, offset, "/var/lib/dpkg/status")
+    assert "Package: linux-image-amd64\n" in status
+    assert "Package: grub-efi-amd64\n" not in status
+    fstab = debugfs_cat(disk, offset, "/etc/fstab")
+    mount_points = [line.split()[1] for line in fstab.splitlines() if line.startswith("UUID=")]
+    assert mount_points == ["/"]
+    assert debugfs_cat(disk, offset, "/etc/hostname") == "noboot-host\n"
+    assert leftovers(build_env.root) == []
+
+
 def test_failing_configuration_names_the_entry(build_env: BuildEnv) -> None:
     script = "echo preparing\nfalse\necho never"
     body = image_template("badconf", configurations=script)

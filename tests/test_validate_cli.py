@@ -334,3 +334,29 @@ def test_relative_files_follow_the_template(tmp_path: Path) -> None:
     (folder / "t.yml").write_text(content, encoding="utf-8")
     result = run_cli("validate", str(folder / "t.yml"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
+
+
+NO_ESP = BASE.replace(
+    """    - id: esp
+      type: esp
+      start: 1MiB
+      end: 65MiB
+      fsType: fat32
+      mountPoint: /boot/efi
+""",
+    "",
+)
+
+
+def test_no_bootloader_needs_no_esp(tmp_path: Path) -> None:
+    content = NO_ESP + "  bootloader:\n    bootType: efi\n    provider: none\n"
+    assert content != BASE
+    result = run_cli("validate", str(write(tmp_path, content)))
+    assert result.returncode == 0, result.stderr
+
+
+def test_grub_without_esp_is_rejected(tmp_path: Path) -> None:
+    content = NO_ESP + "  bootloader:\n    bootType: efi\n    provider: grub\n"
+    result = run_cli("validate", str(write(tmp_path, content)))
+    assert result.returncode == 1, result.stdout
+    assert "EFI boot needs an EFI system partition" in result.stderr

@@ -51,7 +51,7 @@ class BuildResult:
     """The SPDX 2.3 document beside the image and in ``temp_dir``; the image contains a third copy
     in ``/usr/share/sbom/``."""
     kernel: str
-    """The release of the kernel the image boots."""
+    """The release of the kernel the image boots, empty for an image without a boot loader."""
     packages: int
     bytes_downloaded: int
     stages: tuple[StageTime, ...]

@@ -9,20 +9,22 @@ use std::time::Instant;
 
 use oic_chroot::lock::FileLock;
 use oic_chroot::mountinfo::remove_tree;
-use oic_config::{CheckedTemplate, Config};
+use oic_chroot::{ChrootPackage, RpmChrootPackage, RpmInstall};
+use oic_config::{CheckedTemplate, Config, PackageFormat};
 use oic_image::artifacts::{self, ArtifactKind, ArtifactOutput, ArtifactRequest, Compression};
 use oic_image::bootloader::BootloaderSettings;
 use oic_image::configure::{FileSettings, RootSettings, UserSettings};
 use oic_image::disk::{self, DiskPlan};
-use oic_image::root::{self, PreparedRoot, RootRequest};
+use oic_image::root::{self, PreparedRoot, RootPackages, RootRequest, NO_BOOTLOADER};
 use oic_image::sbom::SbomInfo;
 use oic_pkgcache::Reporter;
 use serde::Serialize;
 
 use crate::chroot::{ensure_chroot, provider_inputs, with_files};
 use crate::error::BuildError;
-use crate::packages::{resolve_set, PackageSet, PackagesOptions};
-use crate::tools::ChrootTools;
+use crate::packages::{resolve_set, PackageSet, PackagesOptions, PackagesOutcome};
+use crate::rpm_set::rpm_set;
+use crate::tools::DiskTools;
 
 /// Switches of a build, equal to the command-line flags.
 #[derive(Debug, Clone, Default)]
@@ -166,9 +168,10 @@ fn build_checked(
 ) -> Result<BuildReport, BuildError> {
     let (checked, config, layout, path) = (job.checked, job.config, &job.layout, job.path);
     stages.start("packages");
-    let (outcome, packages) = resolve_set(checked, config, options.packages, PackageSet::Image)?;
-    check_installed_size(checked, &outcome)?;
-    let fetch = crate::fetch::fetch_packages(&outcome, config, Arc::clone(reporter))?;
+    let image_set = ImageSet::resolve(checked, config, options.packages)?;
+    let outcome = image_set.outcome();
+    check_installed_size(checked, outcome)?;
+    let fetch = crate::fetch::fetch_packages(outcome, config, Arc::clone(reporter))?;
     if let Some(dotfile) = &options.dotfile {
         fs_err::write(dotfile, &outcome.dot)?;
     }
@@ -181,19 +184,13 @@ fn build_checked(
     )?;
     let (chroot, chroot_report) =
         ensure_chroot(checked, config, options.packages, Arc::clone(reporter))?;
-    let kernel_packages: Vec<String> = outcome
-        .packages
-        .iter()
-        .filter(|package| package.name.starts_with("linux-image-"))
-        .map(|package| package.name.clone())
-        .collect();
-    let image_packages = with_files(checked, config, packages);
     let plan = disk_plan(checked)?;
+    let purl_namespace = text(checked.merged.target.os.as_ref()).unwrap_or_default();
     let request = RootRequest {
         dir: layout.image_root(),
         provider: provider_inputs(checked, config),
-        packages: &image_packages,
-        kernel_packages,
+        packages: image_set.root_packages(&purl_namespace),
+        kernel_packages: image_set.kernel_packages(checked),
         settings: job.settings.clone(),
         plan: plan.clone(),
         bootloader: job.bootloader.clone(),
@@ -243,7 +240,11 @@ fn build_checked(
             })
             .collect(),
         sbom,
-        kernel: prepared.kernel.release.clone(),
+        kernel: prepared
+            .kernel
+            .as_ref()
+            .map(|kernel| kernel.release.clone())
+            .unwrap_or_default(),
         packages: outcome.packages.len(),
         bytes_downloaded: fetch.downloaded_bytes,
         stages: stages.done.clone(),
@@ -268,7 +269,7 @@ fn compose_and_finalize(
     let stem = image_stem(checked);
     let raw = layout.build_dir().join(format!("{stem}.raw"));
     {
-        let tools = ChrootTools::mount(chroot, &prepared.trees, &layout.build_dir())?;
+        let tools = DiskTools::select(chroot, plan, &prepared.trees, &layout.build_dir())?;
         disk::write_disk(&tools, plan, &prepared.trees, &raw)?;
         checkpoint("compose")?;
     }
@@ -294,6 +295,82 @@ fn compose_and_finalize(
         artifacts,
         vec![layout.output_dir().join(sbom_name), in_temp],
     ))
+}
+
+/// The resolved set of the image, with what its package manager needs to install it.
+enum ImageSet {
+    Deb {
+        outcome: PackagesOutcome,
+        packages: Vec<ChrootPackage>,
+    },
+    Rpm {
+        outcome: PackagesOutcome,
+        packages: Vec<RpmChrootPackage>,
+        install: RpmInstall,
+    },
+}
+
+impl ImageSet {
+    /// Resolves the image's packages with the solver of the provider's package format.
+    fn resolve(
+        checked: &CheckedTemplate,
+        config: &Config,
+        options: PackagesOptions,
+    ) -> Result<Self, BuildError> {
+        if checked.provider.package_format == PackageFormat::Rpm {
+            let set = rpm_set(checked, config, options, PackageSet::Image)?;
+            return Ok(Self::Rpm {
+                outcome: set.outcome,
+                packages: set.packages,
+                install: set.install,
+            });
+        }
+        let (outcome, packages) = resolve_set(checked, config, options, PackageSet::Image)?;
+        Ok(Self::Deb {
+            outcome,
+            packages: with_files(checked, config, packages),
+        })
+    }
+
+    fn outcome(&self) -> &PackagesOutcome {
+        match self {
+            Self::Deb { outcome, .. } | Self::Rpm { outcome, .. } => outcome,
+        }
+    }
+
+    fn root_packages<'a>(&'a self, purl_namespace: &'a str) -> RootPackages<'a> {
+        match self {
+            Self::Deb { packages, .. } => RootPackages::Deb(packages),
+            Self::Rpm {
+                packages, install, ..
+            } => RootPackages::Rpm {
+                packages,
+                install,
+                purl_namespace,
+            },
+        }
+    }
+
+    /// Returns the names of the resolved packages that may install a kernel: Debian's
+    /// `linux-image-*` packages, or the RPM template's kernel packages.
+    fn kernel_packages(&self, checked: &CheckedTemplate) -> Vec<String> {
+        match self {
+            Self::Deb { outcome, .. } => outcome
+                .packages
+                .iter()
+                .filter(|package| package.name.starts_with("linux-image-"))
+                .map(|package| package.name.clone())
+                .collect(),
+            Self::Rpm { .. } => checked
+                .merged
+                .system_config
+                .kernel
+                .packages
+                .iter()
+                .map(|package| package.value.clone())
+                .collect(),
+        }
+    }
 }
 
 /// Writes the report into the build folder and moves the folder to the output folder, which
@@ -474,7 +551,17 @@ fn bootloader_settings(checked: &CheckedTemplate) -> Result<BootloaderSettings, 
         cmdline: text(system.kernel.cmdline.as_ref()).unwrap_or_default(),
         entry_name: text(checked.merged.image.name.as_ref()).unwrap_or_else(|| "linux".to_owned()),
     };
-    if settings.boot_type != "efi" {
+    let rpm = checked.provider.package_format == PackageFormat::Rpm;
+    if rpm && settings.provider != NO_BOOTLOADER {
+        return Err(BuildError::Unsupported {
+            message: format!(
+                "systemConfig.bootloader.provider `{}` cannot be installed into images of RPM \
+                 provider `{}` yet: set it to `none` for an image without a boot loader",
+                settings.provider, checked.provider.id
+            ),
+        });
+    }
+    if settings.boot_type != "efi" && settings.provider != NO_BOOTLOADER {
         return Err(BuildError::Unsupported {
             message: format!(
                 "systemConfig.bootloader.bootType `{}` cannot be built yet: use `efi`",

@@ -107,6 +107,7 @@ fn write_hostname(root: &Path, hostname: &str) -> Result<(), ImageError> {
 /// Creates the user with `useradd`, or changes an existing one (such as `root`) with `usermod`,
 /// then sets the password and writes the sudoers entry.
 fn add_user(root: &Path, user: &UserSettings) -> Result<(), ImageError> {
+    check_user_tools(root, user)?;
     let passwd = fs_err::read_to_string(paths::resolve(root, Path::new("etc/passwd"))?)?;
     let exists = passwd
         .lines()
@@ -148,6 +149,39 @@ fn add_user(root: &Path, user: &UserSettings) -> Result<(), ImageError> {
         write_sudoers(root, &user.name)?;
     }
     Ok(())
+}
+
+/// Fails with the name of the first tool that configuring `user` runs inside the image and the
+/// image lacks, before any of them runs.
+fn check_user_tools(root: &Path, user: &UserSettings) -> Result<(), ImageError> {
+    let setting = format!("systemConfig.users `{}`", user.name);
+    for tool in ["useradd", "usermod"] {
+        require_tool(root, tool, &setting)?;
+    }
+    if !user.groups.is_empty() {
+        require_tool(root, "groupadd", &setting)?;
+    }
+    if user.password.is_some() {
+        require_tool(root, "chpasswd", &setting)?;
+    }
+    Ok(())
+}
+
+/// Fails unless the image contains the program `tool`, which `setting` of the template needs.
+/// A program given as an absolute path is looked up there, others in [`paths::PROGRAM_DIRS`].
+pub fn require_tool(root: &Path, tool: &str, setting: &str) -> Result<(), ImageError> {
+    if paths::has_program(root, tool)? {
+        return Ok(());
+    }
+    Err(ImageError::MissingTool {
+        tool: tool.to_owned(),
+        setting: setting.to_owned(),
+        searched: paths::program_candidates(tool)
+            .iter()
+            .map(|candidate| format!("/{}", candidate.display()))
+            .collect::<Vec<_>>()
+            .join(", "),
+    })
 }
 
 /// Creates the groups of `requested` that the image lacks, as system groups, so that a template
@@ -257,6 +291,11 @@ fn write_kernel_cmdline(root: &Path, cmdline: &str) -> Result<(), ImageError> {
 /// Runs one configuration script inside the image, passed to `/bin/sh -c` as one argument, so
 /// that no shell on the build host expands it.
 fn run_configuration(root: &Path, index: usize, script: &str) -> Result<(), ImageError> {
+    require_tool(
+        root,
+        "/bin/sh",
+        &format!("systemConfig.configurations[{index}]"),
+    )?;
     let mut command = chroot_command(root, "/bin/sh");
     command.args(["-e", "-c", script]);
     let first_line = script.lines().next().unwrap_or_default();

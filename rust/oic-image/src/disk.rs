@@ -366,6 +366,27 @@ pub fn tree_bytes(tree: &Path) -> Result<u64, ImageError> {
     Ok(total)
 }
 
+/// Returns the programs that [`write_disk`] runs for `plan`, each once, in the order it first
+/// needs them.
+pub fn required_tools(plan: &DiskPlan) -> Vec<String> {
+    let mut tools = vec!["sfdisk".to_owned()];
+    for partition in &plan.partitions {
+        let programs = match partition.fs_type.as_deref() {
+            Some(fs_type @ ("ext2" | "ext3" | "ext4")) => vec![format!("mkfs.{fs_type}")],
+            Some("fat16" | "fat32" | "vfat") => vec!["mkfs.fat".to_owned(), "mcopy".to_owned()],
+            Some("swap") => vec!["mkswap".to_owned()],
+            Some("xfs") => vec!["mkfs.xfs".to_owned()],
+            _ => Vec::new(),
+        };
+        for program in programs {
+            if !tools.contains(&program) {
+                tools.push(program);
+            }
+        }
+    }
+    tools
+}
+
 /// Creates the sparse disk file at `disk` with the partition table and a file system in every
 /// partition that names one, filled from `trees/{partition id}` when that folder exists.
 pub fn write_disk(
@@ -622,6 +643,25 @@ mod tests {
             fs_uuid: format!("uuid-{id}"),
             part_uuid: String::new(),
         }
+    }
+
+    #[test]
+    fn required_tools_follow_file_systems() {
+        let plan = DiskPlan {
+            size: 0,
+            table: TableType::Gpt,
+            disk_id: String::new(),
+            partitions: vec![
+                partition("esp", Some("/boot/efi"), "fat32"),
+                partition("root", Some("/"), "ext4"),
+                partition("home", Some("/home"), "ext4"),
+                partition("swap", None, "swap"),
+            ],
+        };
+        assert_eq!(
+            required_tools(&plan),
+            ["sfdisk", "mkfs.fat", "mcopy", "mkfs.ext4", "mkswap"]
+        );
     }
 
     #[test]

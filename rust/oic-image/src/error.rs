@@ -38,6 +38,17 @@ pub enum ImageError {
     },
 
     #[error(
+        "{setting} needs `{tool}` inside the image, and the image has no such program (looked \
+         for {searched}): add the package that provides it to systemConfig.packages, or remove \
+         the setting"
+    )]
+    MissingTool {
+        tool: String,
+        setting: String,
+        searched: String,
+    },
+
+    #[error(
         "Partition `{partition}` is too small: its content needs about {needed} bytes, and the \
          partition has {available}; make it larger in the template's disk section"
     )]

@@ -10,6 +10,7 @@ pub mod disk;
 mod error;
 pub mod paths;
 pub mod root;
+pub mod rpm_sbom;
 pub mod sbom;
 pub mod xfs;
 

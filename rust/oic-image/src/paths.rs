@@ -118,6 +118,37 @@ pub fn write_file(
     Ok(target)
 }
 
+/// The folders that commands are looked up in inside an image or a chroot environment, in the
+/// order of the `PATH` that chroot commands get.
+pub const PROGRAM_DIRS: [&str; 4] = ["usr/sbin", "usr/bin", "sbin", "bin"];
+
+/// Tells whether the tree at `root` contains the executable file `program`, either at that
+/// absolute path or in one of [`PROGRAM_DIRS`]. Symbolic links resolve inside the tree.
+pub fn has_program(root: &Path, program: &str) -> Result<bool, ImageError> {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    for candidate in program_candidates(program) {
+        let path = resolve(root, &candidate)?;
+        let executable = fs_err::metadata(&path)
+            .is_ok_and(|metadata| metadata.is_file() && metadata.permissions().mode() & 0o111 != 0);
+        if executable {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Returns the paths, relative to the tree, where `program` may be.
+pub fn program_candidates(program: &str) -> Vec<PathBuf> {
+    match program.strip_prefix('/') {
+        Some(relative) => vec![PathBuf::from(relative)],
+        None => PROGRAM_DIRS
+            .iter()
+            .map(|dir| Path::new(dir).join(program))
+            .collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::symlink;
@@ -198,5 +229,28 @@ mod tests {
         let error = resolve(&root, Path::new("/etc/a/file")).unwrap_err();
 
         assert!(error.to_string().contains("too many levels"), "{error}");
+    }
+
+    #[test]
+    fn programs_are_found_through_links() {
+        use std::os::unix::fs::PermissionsExt as _;
+
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs_err::create_dir_all(root.join("usr/bin")).unwrap();
+        symlink("usr/bin", root.join("bin")).unwrap();
+        fs_err::write(root.join("usr/bin/busybox"), "").unwrap();
+        fs_err::set_permissions(
+            root.join("usr/bin/busybox"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+        symlink("busybox", root.join("usr/bin/sh")).unwrap();
+        fs_err::write(root.join("usr/bin/plain"), "").unwrap();
+
+        assert!(has_program(root, "/bin/sh").unwrap());
+        assert!(has_program(root, "sh").unwrap());
+        assert!(!has_program(root, "plain").unwrap());
+        assert!(!has_program(root, "useradd").unwrap());
     }
 }

@@ -9,7 +9,7 @@ use std::time::Instant;
 use oic_chroot::manifest::{write_atomic, Manifest, PackageRecord, ProviderInputs};
 use oic_chroot::mountinfo::{release_stale_mounts, remove_tree};
 use oic_chroot::mounts::ChrootMounts;
-use oic_chroot::ChrootPackage;
+use oic_chroot::{ChrootPackage, RpmChrootPackage, RpmInstall};
 use serde::{Deserialize, Serialize};
 
 use crate::bootloader::{self, BootloaderSettings, Kernel};
@@ -17,10 +17,57 @@ use crate::configure::{self, RootSettings};
 use crate::disk::{self, DiskPlan};
 use crate::error::ImageError;
 use crate::paths;
+use crate::rpm_sbom::{self, RpmSbomRequest};
 use crate::sbom::{self, SbomInfo};
 
 /// Version of the manifest layout.
 const FORMAT: u32 = 1;
+
+/// The `systemConfig.bootloader.provider` of an image without a boot loader and kernel.
+pub const NO_BOOTLOADER: &str = "none";
+
+/// The resolved set of an image root, and the package manager that installs it.
+#[derive(Debug, Clone, Copy)]
+pub enum RootPackages<'a> {
+    /// Debian packages, installed with dpkg. The SBOM comes from dpkg's status file.
+    Deb(&'a [ChrootPackage]),
+    /// RPM packages in install order, installed with the host's `rpm --root`. The SBOM comes
+    /// from the rpm database.
+    Rpm {
+        packages: &'a [RpmChrootPackage],
+        install: &'a RpmInstall,
+        /// The namespace of the SBOM's package URLs: the template's `target.os`.
+        purl_namespace: &'a str,
+    },
+}
+
+impl RootPackages<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Self::Deb(packages) => packages.len(),
+            Self::Rpm { packages, .. } => packages.len(),
+        }
+    }
+
+    /// Returns the manifest records of the set, sorted by name and then architecture.
+    fn records(&self, provider: &ProviderInputs) -> Vec<PackageRecord> {
+        let packages = match self {
+            Self::Deb(packages) => return Manifest::new(provider, packages).packages,
+            Self::Rpm { packages, .. } => packages,
+        };
+        let mut records: Vec<PackageRecord> = packages
+            .iter()
+            .map(|package| PackageRecord {
+                name: package.name.clone(),
+                version: package.evr(),
+                architecture: package.arch.clone(),
+                sha256: package.sha256.clone(),
+            })
+            .collect();
+        records.sort_by(|a, b| (&a.name, &a.architecture).cmp(&(&b.name, &b.architecture)));
+        records
+    }
+}
 
 /// Everything an image root is made from.
 #[derive(Debug, Clone)]
@@ -28,7 +75,7 @@ pub struct RootRequest<'a> {
     /// `{work_dir}/{provider-id}/imageroot/{systemConfig.name}`.
     pub dir: PathBuf,
     pub provider: ProviderInputs,
-    pub packages: &'a [ChrootPackage],
+    pub packages: RootPackages<'a>,
     /// Names of the resolved packages that may install a kernel.
     pub kernel_packages: Vec<String>,
     pub settings: RootSettings,
@@ -60,7 +107,8 @@ struct KernelRecord {
 pub struct PreparedRoot {
     /// The folder with one tree per partition with content, named by partition id.
     pub trees: PathBuf,
-    pub kernel: Kernel,
+    /// The kernel the boot loader starts, `None` for an image without a boot loader.
+    pub kernel: Option<Kernel>,
     /// Whether an earlier build's root was reused.
     pub reused: bool,
     /// The reasons the root was built again, empty when it was reused or had never been built.
@@ -71,7 +119,6 @@ pub struct PreparedRoot {
 
 impl RootRequest<'_> {
     fn manifest(&self) -> RootManifest {
-        let chroot = Manifest::new(&self.provider, self.packages);
         let inputs = serde_json::json!({
             "settings": settings_without_secrets(&self.settings),
             "plan": self.plan,
@@ -81,9 +128,9 @@ impl RootRequest<'_> {
         });
         RootManifest {
             format: FORMAT,
-            product_version: chroot.product_version,
-            provider: chroot.provider,
-            packages: chroot.packages,
+            product_version: env!("CARGO_PKG_VERSION").to_owned(),
+            provider: self.provider.clone(),
+            packages: self.packages.records(&self.provider),
             inputs,
             kernel: None,
         }
@@ -95,6 +142,10 @@ impl RootRequest<'_> {
 
     fn partial(&self) -> PathBuf {
         self.dir.join("partial")
+    }
+
+    fn has_bootloader(&self) -> bool {
+        self.bootloader.provider != NO_BOOTLOADER
     }
 
     fn sbom_name(&self) -> String {
@@ -118,9 +169,16 @@ pub fn ensure_root(request: &RootRequest<'_>) -> Result<PreparedRoot, ImageError
         None => Vec::new(),
     };
     if let (Some(recorded), true) = (&recorded, reasons.is_empty()) {
-        if let Some(kernel) = &recorded.kernel {
+        // The manifest is written last, so a recorded one belongs to a finished root. Only a
+        // root without a boot loader has no kernel.
+        if recorded.kernel.is_some() || !request.has_bootloader() {
             tracing::info!(root = %request.current().display(), "reusing the image root");
-            return Ok(prepared(request, kernel, true, Vec::new()));
+            return Ok(prepared(
+                request,
+                recorded.kernel.as_ref(),
+                true,
+                Vec::new(),
+            ));
         }
     }
     if !reasons.is_empty() {
@@ -142,17 +200,16 @@ pub fn ensure_root(request: &RootRequest<'_>) -> Result<PreparedRoot, ImageError
         }
     };
     let mut manifest = expected;
-    manifest.kernel = Some(KernelRecord {
-        package: kernel.package.clone(),
-        release: kernel.release.clone(),
+    manifest.kernel = kernel.map(|kernel| KernelRecord {
+        package: kernel.package,
+        release: kernel.release,
     });
     let bytes = serde_json::to_vec_pretty(&manifest).map_err(std::io::Error::other)?;
     write_atomic(&request.partial().join("manifest.json"), &bytes)?;
     remove_tree(&request.current())?;
     fs_err::rename(request.partial(), request.current())?;
     tracing::info!(elapsed = ?started.elapsed(), "built the image root");
-    let record = manifest.kernel.as_ref().expect("set above");
-    Ok(prepared(request, record, false, reasons))
+    Ok(prepared(request, manifest.kernel.as_ref(), false, reasons))
 }
 
 /// Returns a copy of `settings` with each password replaced by its SHA256. The manifest is
@@ -171,7 +228,7 @@ fn settings_without_secrets(settings: &RootSettings) -> RootSettings {
 
 fn prepared(
     request: &RootRequest<'_>,
-    kernel: &KernelRecord,
+    kernel: Option<&KernelRecord>,
     reused: bool,
     reasons: Vec<String>,
 ) -> PreparedRoot {
@@ -187,10 +244,10 @@ fn prepared(
             .join("usr/share/sbom")
             .join(request.sbom_name()),
         trees,
-        kernel: Kernel {
+        kernel: kernel.map(|kernel| Kernel {
             package: kernel.package.clone(),
             release: kernel.release.clone(),
-        },
+        }),
         reused,
         reasons,
     }
@@ -231,9 +288,13 @@ fn differences(recorded: &RootManifest, expected: &RootManifest) -> Vec<String> 
 }
 
 /// Fails before installing when the folder lacks room for the installed packages plus a tenth.
+/// RPM sets are checked only against the root partition, in the packages stage, because
+/// [`RpmChrootPackage`] has no installed size.
 fn check_free_space(request: &RootRequest<'_>) -> Result<(), ImageError> {
-    let installed: u64 = request
-        .packages
+    let RootPackages::Deb(packages) = request.packages else {
+        return Ok(());
+    };
+    let installed: u64 = packages
         .iter()
         .filter_map(|entry| entry.package.installed_size)
         .sum::<u64>()
@@ -251,14 +312,15 @@ fn check_free_space(request: &RootRequest<'_>) -> Result<(), ImageError> {
     Ok(())
 }
 
-/// Installs, configures and splits a new root in `partial/`. Returns the kernel it boots.
-fn build(request: &RootRequest<'_>) -> Result<Kernel, ImageError> {
+/// Installs, configures and splits a new root in `partial/`. Returns the kernel it boots, or
+/// `None` without a boot loader.
+fn build(request: &RootRequest<'_>) -> Result<Option<Kernel>, ImageError> {
     let partial = request.partial();
     let root = partial.join("root");
     fs_err::create_dir_all(&root)?;
 
     let step = Instant::now();
-    oic_chroot::install_root(&root, request.packages, true)?;
+    install(request, &root)?;
     tracing::info!(packages = request.packages.len(), elapsed = ?step.elapsed(), "installed the image's packages");
 
     let (kernel, esp) = {
@@ -270,19 +332,53 @@ fn build(request: &RootRequest<'_>) -> Result<Kernel, ImageError> {
     configure::clear_identity(&root)?;
 
     let sbom_dir = paths::create_dir(&root, "usr/share/sbom")?;
-    sbom::write_sbom(&root, &request.sbom, &sbom_dir.join(request.sbom_name()))?;
+    write_sbom(request, &root, &sbom_dir.join(request.sbom_name()))?;
 
     split(&request.plan, &partial, &root, &esp)?;
     Ok(kernel)
 }
 
-/// Runs the steps that need commands inside the root. Returns the kernel and the folder with
-/// the EFI system partition's files.
+fn install(request: &RootRequest<'_>, root: &Path) -> Result<(), ImageError> {
+    match request.packages {
+        RootPackages::Deb(packages) => oic_chroot::install_root(root, packages, true)?,
+        RootPackages::Rpm {
+            packages, install, ..
+        } => oic_chroot::install_rpm_root(root, packages, install)?,
+    }
+    Ok(())
+}
+
+/// Writes the SBOM from the database of the package manager that installed the root.
+fn write_sbom(request: &RootRequest<'_>, root: &Path, output: &Path) -> Result<(), ImageError> {
+    match request.packages {
+        RootPackages::Deb(_) => {
+            sbom::write_sbom(root, &request.sbom, output)?;
+        }
+        RootPackages::Rpm {
+            packages,
+            purl_namespace,
+            ..
+        } => {
+            let sbom_request = RpmSbomRequest {
+                purl_namespace: purl_namespace.to_owned(),
+                file_sha256: packages
+                    .iter()
+                    .map(|package| (package.nevra(), package.sha256.clone()))
+                    .collect(),
+            };
+            rpm_sbom::write_rpm_sbom(root, &request.sbom, &sbom_request, output)?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs the steps that need commands inside the root. Returns the kernel, `None` without a
+/// boot loader, and the folder with the EFI system partition's files.
 fn configure_mounted(
     request: &RootRequest<'_>,
     partial: &Path,
     root: &Path,
-) -> Result<(Kernel, PathBuf), ImageError> {
+) -> Result<(Option<Kernel>, PathBuf), ImageError> {
     let step = Instant::now();
     configure::configure(root, &request.settings)?;
     paths::write_file(
@@ -299,9 +395,22 @@ fn configure_mounted(
 
     // Configuration scripts have run by now, so the mount point cannot change any more.
     let esp = esp_dir(request, partial, root)?;
+    if !request.has_bootloader() {
+        tracing::info!("the template sets no boot loader, so no kernel is looked for");
+        return Ok((None, esp));
+    }
+    if let RootPackages::Rpm { .. } = request.packages {
+        return Err(ImageError::Unsupported {
+            message: format!(
+                "systemConfig.bootloader.provider `{}` cannot be installed into RPM images \
+                 yet: use `none`",
+                request.bootloader.provider
+            ),
+        });
+    }
     let kernel = bootloader::find_kernel(root, &request.kernel_packages)?;
     bootloader::install(root, &esp, &request.plan, &request.bootloader, &kernel)?;
-    Ok((kernel, esp))
+    Ok((Some(kernel), esp))
 }
 
 /// Returns the folder that gathers the EFI system partition's files: its mount point inside the

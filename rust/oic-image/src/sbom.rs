@@ -31,7 +31,7 @@ const NAMESPACE_PREFIX: &str = "https://spdx.org/spdxdocs/os-image-composer/";
 const IMAGE_SPDX_ID: &str = "SPDXRef-Image";
 
 /// Value of an SPDX field whose content the document does not state.
-const NOASSERTION: &str = "NOASSERTION";
+pub(crate) const NOASSERTION: &str = "NOASSERTION";
 
 /// The facts about the image and the run that the dpkg database does not contain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -233,45 +233,66 @@ fn resolve_depends(entries: &mut [StatusEntry]) {
 /// same inputs always give the same document.
 pub fn spdx_document(packages: &[InstalledPackage], info: &SbomInfo) -> Value {
     let ids = package_spdx_ids(packages);
-
-    let mut spdx_packages = vec![image_package(info)];
-    spdx_packages.extend(
-        packages
-            .iter()
-            .zip(&ids)
-            .map(|(package, id)| package_json(package, id)),
-    );
-
-    json!({
-        "spdxVersion": "SPDX-2.3",
-        "dataLicense": "CC0-1.0",
-        "SPDXID": "SPDXRef-DOCUMENT",
-        "name": format!("{}-{}", info.image_name, info.image_version),
-        "documentNamespace": document_namespace(packages, info),
-        "creationInfo": {
-            "created": info.created,
-            "creators": [format!("Tool: os-image-composer-{}", info.tool_version)],
-        },
-        "packages": spdx_packages,
-        "relationships": relationships(packages, &ids),
-    })
-}
-
-/// Builds the namespace URI from the image name and version and a SHA256 of the whole input.
-fn document_namespace(packages: &[InstalledPackage], info: &SbomInfo) -> String {
-    let mut hasher = Sha256::new();
-    for text in [&info.image_name, &info.image_version] {
-        hasher.update(text.as_bytes());
-        hasher.update(b"\n");
-    }
-    for package in packages {
-        let line = format!(
+    let spdx_packages = packages
+        .iter()
+        .zip(&ids)
+        .map(|(package, id)| package_json(package, id))
+        .collect();
+    let lines = packages.iter().map(|package| {
+        format!(
             "{} {} {} {}\n",
             package.name,
             package.version,
             package.architecture,
             package.depends.join(",")
-        );
+        )
+    });
+    let namespace = document_namespace(info, lines);
+    document_json(
+        info,
+        &namespace,
+        spdx_packages,
+        &relationships(packages, &ids),
+    )
+}
+
+/// Assembles the document from the SPDX packages of the installed packages, which the image
+/// package precedes, and their relationships.
+pub(crate) fn document_json(
+    info: &SbomInfo,
+    namespace: &str,
+    packages: Vec<Value>,
+    relationships: &[Value],
+) -> Value {
+    let mut spdx_packages = vec![image_package(info)];
+    spdx_packages.extend(packages);
+    json!({
+        "spdxVersion": "SPDX-2.3",
+        "dataLicense": "CC0-1.0",
+        "SPDXID": "SPDXRef-DOCUMENT",
+        "name": format!("{}-{}", info.image_name, info.image_version),
+        "documentNamespace": namespace,
+        "creationInfo": {
+            "created": info.created,
+            "creators": [format!("Tool: os-image-composer-{}", info.tool_version)],
+        },
+        "packages": spdx_packages,
+        "relationships": relationships,
+    })
+}
+
+/// Builds the namespace URI from the image name and version and a SHA256 of them and of
+/// `lines`, one line per package.
+pub(crate) fn document_namespace(
+    info: &SbomInfo,
+    lines: impl IntoIterator<Item = String>,
+) -> String {
+    let mut hasher = Sha256::new();
+    for text in [&info.image_name, &info.image_version] {
+        hasher.update(text.as_bytes());
+        hasher.update(b"\n");
+    }
+    for line in lines {
         hasher.update(line.as_bytes());
     }
 
@@ -298,14 +319,23 @@ pub fn sanitize_spdx_id(text: &str) -> String {
 /// Returns one unique SPDX identifier per package: `SPDXRef-Package-{name}-{architecture}`,
 /// sanitized, with `-2`, `-3` and so on appended when sanitizing made two of them equal.
 pub fn package_spdx_ids(packages: &[InstalledPackage]) -> Vec<String> {
+    unique_spdx_ids(
+        packages
+            .iter()
+            .map(|package| (package.name.as_str(), package.architecture.as_str())),
+    )
+}
+
+/// Returns one unique SPDX identifier per `(name, architecture)` pair, as
+/// [`package_spdx_ids`] describes.
+pub(crate) fn unique_spdx_ids<'a>(
+    packages: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Vec<String> {
     let mut used = HashSet::new();
     packages
-        .iter()
-        .map(|package| {
-            let base = sanitize_spdx_id(&format!(
-                "SPDXRef-Package-{}-{}",
-                package.name, package.architecture
-            ));
+        .into_iter()
+        .map(|(name, architecture)| {
+            let base = sanitize_spdx_id(&format!("SPDXRef-Package-{name}-{architecture}"));
             let mut id = base.clone();
             let mut suffix = 2;
             while !used.insert(id.clone()) {
@@ -373,7 +403,7 @@ fn package_json(package: &InstalledPackage, id: &str) -> Value {
 /// Turns a Debian `Maintainer` such as `Jane Doe <jane@example.org>` into the SPDX form
 /// `Organization: Jane Doe (jane@example.org)`. Parentheses in the name become brackets,
 /// because SPDX readers take the last parenthesized part for the email address.
-fn supplier(maintainer: &str) -> String {
+pub(crate) fn supplier(maintainer: &str) -> String {
     let (name, email) = match maintainer.rsplit_once('<') {
         Some((name, rest)) => (name, rest.strip_suffix('>').map(str::trim)),
         None => (maintainer, None),
@@ -397,7 +427,7 @@ pub fn purl(package: &InstalledPackage) -> String {
 
 /// Percent-encodes every byte except the unreserved characters of RFC 3986, so an epoch colon
 /// becomes `%3A` and a `+` becomes `%2B`.
-fn percent_encode(text: &str) -> String {
+pub(crate) fn percent_encode(text: &str) -> String {
     let mut encoded = String::with_capacity(text.len());
     for byte in text.bytes() {
         if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
@@ -453,23 +483,12 @@ pub fn is_web_url(url: &str) -> bool {
 /// out. A name installed for several architectures resolves to the same architecture, then to
 /// `all`, then to the first one.
 fn relationships(packages: &[InstalledPackage], ids: &[String]) -> Vec<Value> {
-    let relationship = |from: &str, kind: &str, to: &str| {
-        json!({
-            "spdxElementId": from,
-            "relationshipType": kind,
-            "relatedSpdxElement": to,
-        })
-    };
-
     let mut by_name: HashMap<&str, Vec<usize>> = HashMap::new();
     for (index, package) in packages.iter().enumerate() {
         by_name.entry(&package.name).or_default().push(index);
     }
 
-    let mut list = vec![relationship("SPDXRef-DOCUMENT", "DESCRIBES", IMAGE_SPDX_ID)];
-    for id in ids {
-        list.push(relationship(IMAGE_SPDX_ID, "CONTAINS", id));
-    }
+    let mut list = image_relationships(ids);
     for (package, id) in packages.iter().zip(ids) {
         for name in &package.depends {
             let Some(candidates) = by_name.get(name.as_str()) else {
@@ -480,6 +499,24 @@ fn relationships(packages: &[InstalledPackage], ids: &[String]) -> Vec<Value> {
         }
     }
     list
+}
+
+/// Lists `DESCRIBES` from the document to the image and `CONTAINS` from the image to every
+/// package of `ids`.
+pub(crate) fn image_relationships(ids: &[String]) -> Vec<Value> {
+    let mut list = vec![relationship("SPDXRef-DOCUMENT", "DESCRIBES", IMAGE_SPDX_ID)];
+    for id in ids {
+        list.push(relationship(IMAGE_SPDX_ID, "CONTAINS", id));
+    }
+    list
+}
+
+pub(crate) fn relationship(from: &str, kind: &str, to: &str) -> Value {
+    json!({
+        "spdxElementId": from,
+        "relationshipType": kind,
+        "relatedSpdxElement": to,
+    })
 }
 
 fn pick_architecture(packages: &[InstalledPackage], candidates: &[usize], arch: &str) -> usize {
@@ -499,14 +536,23 @@ fn pick_architecture(packages: &[InstalledPackage], candidates: &[usize], arch: 
 pub fn write_sbom(root: &Path, info: &SbomInfo, output: &Path) -> Result<SbomSummary, ImageError> {
     let packages = installed_packages(root)?;
     let document = spdx_document(&packages, info);
+    write_document(&document, packages.len(), output)
+}
 
-    let mut bytes = serde_json::to_vec_pretty(&document).map_err(std::io::Error::from)?;
+/// Writes `document`, which lists `packages` installed packages, to `output` as
+/// [`write_sbom`] describes.
+pub(crate) fn write_document(
+    document: &Value,
+    packages: usize,
+    output: &Path,
+) -> Result<SbomSummary, ImageError> {
+    let mut bytes = serde_json::to_vec_pretty(document).map_err(std::io::Error::from)?;
     bytes.push(b'\n');
     write_atomically(output, &bytes)?;
 
     let summary = SbomSummary {
         path: output.to_owned(),
-        packages: packages.len(),
+        packages,
         sha256: crate::hex(&Sha256::digest(&bytes)),
     };
     tracing::info!(

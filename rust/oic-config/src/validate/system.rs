@@ -8,7 +8,8 @@ use crate::template::{AdditionalFile, ImageTemplate, Partition, User};
 use super::{one_of, required, DiskLayout, TableType};
 
 const BOOT_TYPES: &[&str] = &["efi", "legacy"];
-const BOOTLOADERS: &[&str] = &["grub", "systemd-boot"];
+/// `none` builds an image without a boot loader, which needs no kernel and no ESP.
+const BOOTLOADERS: &[&str] = &["grub", "systemd-boot", "none"];
 const FS_TYPES: &[&str] = &[
     "ext2", "ext3", "ext4", "xfs", "btrfs", "fat16", "fat32", "vfat", "swap",
 ];
@@ -60,8 +61,14 @@ pub(super) fn check_system_config(
     for package in &system.packages {
         check_package_pattern_for(package, "systemConfig.packages", format, diagnostics);
     }
-    if system.kernel.packages.is_empty() {
-        let message = "Missing required key: a bootable image needs a kernel package";
+    let no_bootloader = system
+        .bootloader
+        .provider
+        .as_ref()
+        .is_some_and(|provider| provider.value == "none");
+    if system.kernel.packages.is_empty() && !no_bootloader {
+        let message = "Missing required key: a bootable image needs a kernel package; set \
+                       systemConfig.bootloader.provider to `none` for an image without one";
         diagnostics.push(top, "systemConfig.kernel.packages", message);
     }
     for package in &system.kernel.packages {
@@ -205,6 +212,10 @@ fn check_boot(
     let (Some(disk), Some(layout)) = (&template.disk, layout) else {
         return;
     };
+    if loader.value == "none" {
+        check_root_partition(disk, layout, diagnostics);
+        return;
+    }
     let has_esp = disk.partitions.iter().any(is_esp);
     if boot_type.value == "efi" && !has_esp {
         let message = "EFI boot needs an EFI system partition: add a partition with type: esp \
@@ -220,6 +231,14 @@ fn check_boot(
             "Legacy boot from a GPT disk needs a BIOS boot partition: add one with type: bios-boot";
         diagnostics.push(&disk.loc, "disk.partitions", message);
     }
+    check_root_partition(disk, layout, diagnostics);
+}
+
+fn check_root_partition(
+    disk: &crate::template::Disk,
+    layout: &DiskLayout,
+    diagnostics: &mut Diagnostics,
+) {
     if !layout
         .partitions
         .iter()
