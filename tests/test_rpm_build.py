@@ -106,6 +106,8 @@ class RpmBuildEnv:
 
     root: Path
     config: Path
+    checksum: str
+    """The repository's checksum type: `sha256` or `sha512`."""
 
     @property
     def work(self) -> Path:
@@ -124,12 +126,16 @@ class RpmBuildEnv:
         return path
 
 
-@pytest.fixture(scope="module")
-def rpm_build_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RpmBuildEnv]:
-    root = tmp_path_factory.mktemp("rpm-build")
+@pytest.fixture(scope="module", params=["sha256", "sha512"])
+def rpm_build_env(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RpmBuildEnv]:
+    checksum: str = request.param
+    root = tmp_path_factory.mktemp(f"rpm-build-{checksum}")
     gnupghome = tmp_path_factory.mktemp("rpm-gnupg")
+    spec = RpmRepoSpec(packages=repo_packages(), checksum=checksum)
     try:
-        built = build_rpm_repo(RpmRepoSpec(packages=repo_packages()), root / "repo", gnupghome)
+        built = build_rpm_repo(spec, root / "repo", gnupghome)
         key = built.key.export_armored(root / "repo-key.asc")
     finally:
         GpgKey(gnupghome, "", "", "").stop_agent()
@@ -147,7 +153,7 @@ def rpm_build_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RpmBuild
     )
     (root / "files").mkdir()
     (root / "files" / "motd").write_text("built by os-image-composer\n", encoding="utf-8")
-    yield RpmBuildEnv(root=root, config=config)
+    yield RpmBuildEnv(root=root, config=config, checksum=checksum)
     server.stop()
 
 
@@ -314,10 +320,11 @@ def test_rpm_image_has_resolved_set_and_sbom(rpm_build_env: RpmBuildEnv) -> None
     assert purl == "pkg:rpm/azure-linux/hello@2.12-3.azl3?arch=x86_64&epoch=1"
     assert hello["licenseDeclared"] == "MIT"
     cached = rpm_build_env.root / "cache" / "pkgCache" / PROVIDER / "hello-2.12-3.azl3.x86_64.rpm"
+    kind = rpm_build_env.checksum
     checksum = subprocess.run(
-        ["sha256sum", str(cached)], capture_output=True, text=True, check=True
+        [f"{kind}sum", str(cached)], capture_output=True, text=True, check=True
     ).stdout.split()[0]
-    assert hello["checksums"] == [{"algorithm": "SHA256", "checksumValue": checksum}]
+    assert hello["checksums"] == [{"algorithm": kind.upper(), "checksumValue": checksum}]
     depends = {
         (relationship["spdxElementId"], relationship["relatedSpdxElement"])
         for relationship in in_image["relationships"]

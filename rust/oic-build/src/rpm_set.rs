@@ -88,7 +88,8 @@ fn chroot_package(candidate: &RpmCandidate, pool: &Path) -> Result<RpmChrootPack
         release: package.evr.release.clone().unwrap_or_default(),
         arch: package.arch.clone(),
         file: pool.join(file_name_of(&package.location)),
-        sha256: package.checksum.value.clone(),
+        checksum_type: package.checksum.algorithm.name().to_owned(),
+        checksum: package.checksum.value.clone(),
     })
 }
 

@@ -426,7 +426,8 @@ fn base_packages(names: &[&str]) -> Vec<RpmChrootPackage> {
                 release: "1".to_owned(),
                 arch: built.arch.clone(),
                 file: built.path.clone(),
-                sha256: built.sha256.clone(),
+                checksum_type: "sha256".to_owned(),
+                checksum: built.sha256.clone(),
             }
         })
         .collect()

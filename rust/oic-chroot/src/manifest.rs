@@ -84,7 +84,7 @@ impl Manifest {
                 name: package.name.clone(),
                 version: package.evr(),
                 architecture: package.arch.clone(),
-                sha256: package.sha256.clone(),
+                sha256: package.manifest_checksum(),
             })
             .collect();
         Self::from_records(provider, records)

@@ -36,8 +36,10 @@ pub struct RpmChrootPackage {
     pub arch: String,
     /// The verified `.rpm` file.
     pub file: PathBuf,
-    /// The hex SHA256 of `file`.
-    pub sha256: String,
+    /// The checksum type of `checksum` as primary.xml names it: `sha256`, `sha512`, ...
+    pub checksum_type: String,
+    /// The hex checksum of `file` that the package cache verified.
+    pub checksum: String,
 }
 
 impl RpmChrootPackage {
@@ -52,6 +54,15 @@ impl RpmChrootPackage {
             self.release,
             self.arch
         )
+    }
+
+    /// Returns the checksum the manifest records: the hex SHA256, or `TYPE:HEX` for another
+    /// checksum type.
+    pub fn manifest_checksum(&self) -> String {
+        if self.checksum_type == "sha256" {
+            return self.checksum.clone();
+        }
+        format!("{}:{}", self.checksum_type, self.checksum)
     }
 
     /// Returns `[epoch:]version-release`, the version the manifest records.
@@ -304,7 +315,8 @@ mod tests {
             release: "2.azl3".to_owned(),
             arch: "x86_64".to_owned(),
             file: PathBuf::from(format!("/cache/{name}.rpm")),
-            sha256: "00".to_owned(),
+            checksum_type: "sha256".to_owned(),
+            checksum: "00".to_owned(),
         }
     }
 

@@ -61,7 +61,7 @@ impl RootPackages<'_> {
                 name: package.name.clone(),
                 version: package.evr(),
                 architecture: package.arch.clone(),
-                sha256: package.sha256.clone(),
+                sha256: package.manifest_checksum(),
             })
             .collect();
         records.sort_by(|a, b| (&a.name, &a.architecture).cmp(&(&b.name, &b.architecture)));
@@ -361,9 +361,12 @@ fn write_sbom(request: &RootRequest<'_>, root: &Path, output: &Path) -> Result<(
         } => {
             let sbom_request = RpmSbomRequest {
                 purl_namespace: purl_namespace.to_owned(),
-                file_sha256: packages
+                file_checksums: packages
                     .iter()
-                    .map(|package| (package.nevra(), package.sha256.clone()))
+                    .map(|package| {
+                        let checksum = (package.checksum_type.clone(), package.checksum.clone());
+                        (package.nevra(), checksum)
+                    })
                     .collect(),
             };
             rpm_sbom::write_rpm_sbom(root, &request.sbom, &sbom_request, output)?;

@@ -77,7 +77,7 @@ impl RpmInstalledPackage {
     }
 
     /// Returns `name-epoch:version-release.arch` with the epoch always present, 0 when the
-    /// header has none: the key of [`RpmSbomRequest::file_sha256`].
+    /// header has none: the key of [`RpmSbomRequest::file_checksums`].
     pub fn nevra(&self) -> String {
         format!(
             "{}-{}:{}-{}.{}",
@@ -95,9 +95,10 @@ impl RpmInstalledPackage {
 pub struct RpmSbomRequest {
     /// The namespace of the package URLs, such as `azure-linux`: the template's `target.os`.
     pub purl_namespace: String,
-    /// SHA256 of each package file that the build verified and installed, keyed by
-    /// [`RpmInstalledPackage::nevra`]. An installed package found here gets the checksum.
-    pub file_sha256: HashMap<String, String>,
+    /// The checksum type (`sha256`, `sha512`, ...) and hex checksum of each package file that
+    /// the build verified and installed, keyed by [`RpmInstalledPackage::nevra`]. An installed
+    /// package found here gets the checksum.
+    pub file_checksums: HashMap<String, (String, String)>,
 }
 
 /// Reads the packages installed in the image root `root` with `rpm -qa`, sorted by name, then
@@ -341,8 +342,9 @@ fn package_json(package: &RpmInstalledPackage, id: &str, request: &RpmSbomReques
     }
     // The SPDX package checksum is the checksum of the package file, which the header digest
     // is not, so the header digest goes into the comment.
-    if let Some(sha256) = request.file_sha256.get(&package.nevra()) {
-        let checksums = json!([{"algorithm": "SHA256", "checksumValue": sha256}]);
+    if let Some((kind, value)) = request.file_checksums.get(&package.nevra()) {
+        let algorithm = kind.to_ascii_uppercase();
+        let checksums = json!([{"algorithm": algorithm, "checksumValue": value}]);
         object.insert("checksums".to_owned(), checksums);
     }
     if let Some(header) = &package.sha256_header {

@@ -215,7 +215,11 @@ fn spdx_package_fields() {
     let packages = parsed();
     let request = RpmSbomRequest {
         purl_namespace: "azure-linux".to_owned(),
-        file_sha256: HashMap::from([("app-2:1.0-3.azl3.x86_64".to_owned(), "f00d".to_owned())]),
+        // A repository that lists SHA-512 checksums gives SHA512 file checksums.
+        file_checksums: HashMap::from([(
+            "app-2:1.0-3.azl3.x86_64".to_owned(),
+            ("sha512".to_owned(), "f00d".to_owned()),
+        )]),
     };
     let document = rpm_spdx_document(&packages, &info(), &request);
 
@@ -232,7 +236,7 @@ fn spdx_package_fields() {
         app["sourceInfo"],
         "built from the source RPM app-1.0-3.azl3.src.rpm"
     );
-    assert_eq!(app["checksums"][0]["algorithm"], "SHA256");
+    assert_eq!(app["checksums"][0]["algorithm"], "SHA512");
     assert_eq!(app["checksums"][0]["checksumValue"], "f00d");
     assert_eq!(app["comment"], "SHA256 of the RPM header: abc123");
     assert_eq!(
