@@ -98,6 +98,27 @@ def test_fetch_offline_after_server_stops(
         assert "10 from cache, 0 downloaded" in result.stdout
 
 
+def test_fetch_offline_never_downloads_a_missing_file(
+    tmp_path: Path, debian_repo_factory: DebianRepoFactory
+) -> None:
+    served = serve(debian_repo_factory)
+    config, template = setup_files(tmp_path, served)
+    assert cli(config, "fetch", str(template)).returncode == 0
+    cached = tmp_path / "cache" / "pkgCache" / PROVIDER / "hello_1.0_amd64.deb"
+    cached.unlink()
+    requests_before = len(served.server.requests())
+
+    result = cli(config, "fetch", str(template), "--offline")
+
+    assert result.returncode == 1
+    assert "Offline, and 1 package files are missing" in result.stderr
+    assert "hello_1.0_amd64.deb" in result.stderr
+    assert len(served.server.requests()) == requests_before
+    assert not cached.exists()
+    assert cli(config, "fetch", str(template)).returncode == 0
+    assert cached.exists()
+
+
 def test_cache_commands(tmp_path: Path, debian_repo_factory: DebianRepoFactory) -> None:
     served = serve(debian_repo_factory)
     config, template = setup_files(tmp_path, served)

@@ -40,6 +40,7 @@ pub fn fetch_packages(
     let options = FetchOptions {
         workers: usize::try_from(config.workers.value).unwrap_or(1),
         file_check: outcome.file_check.clone(),
+        offline: outcome.offline,
         ..FetchOptions::default()
     };
     let wanted = wanted_files(outcome);

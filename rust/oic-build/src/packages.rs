@@ -80,6 +80,9 @@ pub struct PackagesOutcome {
     /// package signature.
     #[serde(skip)]
     pub file_check: Option<oic_pkgcache::SharedFileCheck>,
+    /// Set by `--offline`: the fetch serves every file from the package cache or fails.
+    #[serde(skip)]
+    pub offline: bool,
 }
 
 /// Returns the repositories of a build: the provider's (or their replacement from the
@@ -156,13 +159,14 @@ pub fn resolve_set(
         .iter()
         .map(|candidate| (*candidate.package).clone())
         .collect();
-    let outcome = outcome_of(
+    let mut outcome = outcome_of(
         checked,
         &resolution,
         reports,
         metadata_elapsed,
         started.elapsed(),
     );
+    outcome.offline = options.offline;
     tracing::info!(
         packages = outcome.packages.len(),
         metadata_seconds = outcome.metadata_seconds,
@@ -311,6 +315,7 @@ fn outcome_of(
         metadata_seconds: metadata_elapsed.as_secs_f64(),
         solve_seconds: solve_elapsed.as_secs_f64(),
         file_check: None,
+        offline: false,
     }
 }
 

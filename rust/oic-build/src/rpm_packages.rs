@@ -69,6 +69,7 @@ pub(crate) fn resolve_rpm_set(
     oic_rpm::add_file_provides_blocking(&mut universe, &request, &sources, &metadata_options)?;
     let resolution = oic_rpm::solve(&universe, &request)?;
     let mut outcome = outcome_of(checked, &resolution, &check.base_urls, reports);
+    outcome.offline = options.offline;
     for candidate in &resolution.packages {
         let package = &candidate.package;
         let file_name = file_name_of(&package.location).to_owned();
@@ -212,6 +213,7 @@ fn outcome_of(
         metadata_seconds: 0.0,
         solve_seconds: 0.0,
         file_check: None,
+        offline: false,
     }
 }
 

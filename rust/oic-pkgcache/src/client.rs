@@ -39,6 +39,9 @@ pub struct FetchOptions {
     pub proxy: ProxyConfig,
     /// A check that every file must pass before it counts as cached, besides size and checksum.
     pub file_check: Option<SharedFileCheck>,
+    /// Serve every file from the cache: a file that is missing or fails its checks is an error
+    /// instead of a download.
+    pub offline: bool,
 }
 
 impl Default for FetchOptions {
@@ -52,6 +55,7 @@ impl Default for FetchOptions {
             max_retry_after: Duration::from_secs(10),
             proxy: ProxyConfig::System,
             file_check: None,
+            offline: false,
         }
     }
 }

@@ -101,6 +101,12 @@ pub enum PkgCacheError {
     #[error(transparent)]
     Repo(#[from] oic_repo::RepoError),
 
+    #[error(
+        "Offline, and {count} package files are missing from the package cache or fail their \
+         checks ({files}): run once without --offline to download them"
+    )]
+    OfflineMissing { count: usize, files: String },
+
     #[error(transparent)]
     Cancelled(#[from] oic_cancel::Cancelled),
 }

@@ -86,6 +86,9 @@ async fn fetch_inner(
     };
 
     let downloads: Vec<&Planned> = plan.iter().filter(|item| !item.reused).collect();
+    if options.offline && !downloads.is_empty() {
+        return Err(offline_error(&downloads));
+    }
     let total_bytes = downloads.iter().map(|item| item.wanted.size).sum();
     reporter.start(downloads.len(), total_bytes);
 
@@ -97,6 +100,23 @@ async fn fetch_inner(
     }
     drop(lock);
     assemble(&dir, plan, outcomes, started)
+}
+
+/// The error of an offline fetch that would need `downloads`.
+fn offline_error(downloads: &[&Planned]) -> PkgCacheError {
+    const NAMED: usize = 5;
+    let mut files: Vec<&str> = downloads
+        .iter()
+        .take(NAMED)
+        .map(|item| item.wanted.file_name.as_str())
+        .collect();
+    if downloads.len() > NAMED {
+        files.push("...");
+    }
+    PkgCacheError::OfflineMissing {
+        count: downloads.len(),
+        files: files.join(", "),
+    }
 }
 
 /// One file of the request and whether the cache could serve it.
