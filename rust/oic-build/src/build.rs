@@ -472,7 +472,9 @@ fn check_build_host(layout: &BuildLayout, checked: &CheckedTemplate) -> Result<(
 /// Fails when the work folder's file system cannot hold a (sparse) file of the disk's size,
 /// such as a 64 TiB disk on ext4, whose files end at 16 TiB.
 fn check_disk_file_size(folder: &Path, size: u64) -> Result<(), BuildError> {
-    let probe = folder.join(format!(".size-probe-{}", std::process::id()));
+    static SEQUENCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let sequence = SEQUENCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let probe = folder.join(format!(".size-probe-{}-{sequence}", std::process::id()));
     let result = fs_err::File::create(&probe).and_then(|file| file.set_len(size));
     let _ = fs_err::remove_file(&probe);
     result.map_err(|error| BuildError::DiskTooLarge {

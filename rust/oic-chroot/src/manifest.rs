@@ -212,6 +212,9 @@ fn package_differences(old: &[PackageRecord], new: &[PackageRecord], changes: &m
     }
 }
 
+/// Numbers the temporary files of [`write_atomic`] within this process.
+static TEMP_SEQUENCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Writes `bytes` to `path` through a synced temporary file in the same directory, a rename and
 /// a sync of the directory, so that a crash leaves the old file or the new one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ChrootError> {
@@ -221,7 +224,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ChrootError> {
         .file_name()
         .expect("manifest paths name a file")
         .to_string_lossy();
-    let temp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    // The counter keeps two threads of one process that write the same file apart.
+    let sequence = TEMP_SEQUENCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let temp = dir.join(format!(".{name}.tmp-{}-{sequence}", std::process::id()));
     let result = (|| {
         let mut file = fs_err::File::create(&temp)?;
         file.write_all(bytes)?;

@@ -125,6 +125,9 @@ impl MetadataCache {
     }
 }
 
+/// Numbers the temporary files of [`write_atomic`] within this process.
+static TEMP_SEQUENCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Writes `bytes` to `path` through a synced temporary file in the same folder and a rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RepoError> {
     let cache_error = |source| RepoError::Cache {
@@ -138,7 +141,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RepoError> {
         .file_name()
         .and_then(|name| name.to_str())
         .unwrap_or("file");
-    let temp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    // The counter keeps two threads of one process that write the same file apart.
+    let sequence = TEMP_SEQUENCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let temp = dir.join(format!(".{name}.tmp-{}-{sequence}", std::process::id()));
     let result = (|| {
         let mut file = fs_err::File::create(&temp)?;
         file.write_all(bytes)?;
@@ -200,6 +205,27 @@ fn to_hex(digest: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn write_atomic_from_threads_of_one_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("chrootpkgs.dot");
+        std::thread::scope(|threads| {
+            for thread in 0..8_u8 {
+                let path = &path;
+                threads.spawn(move || {
+                    for _ in 0..50 {
+                        write_atomic(path, &[thread; 4096]).unwrap();
+                    }
+                });
+            }
+        });
+
+        let written = fs_err::read(&path).unwrap();
+        assert_eq!(written.len(), 4096);
+        assert!(written.iter().all(|&byte| byte == written[0]));
+        assert_eq!(fs_err::read_dir(dir.path()).unwrap().count(), 1);
+    }
 
     #[test]
     fn repository_dirs_differ_by_suite_and_hide_credentials() {
