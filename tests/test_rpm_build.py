@@ -406,3 +406,18 @@ def test_rpm_bootloader_must_be_none(rpm_build_env: RpmBuildEnv) -> None:
     assert "systemConfig.bootloader.provider `grub`" in result.stderr
     assert "set it to `none`" in result.stderr
     assert not rpm_build_env.output("azl-grub").exists()
+
+
+def test_disk_without_artifacts_writes_raw_image(rpm_build_env: RpmBuildEnv) -> None:
+    template = rpm_build_env.template("azl-plain", "hello")
+    text = template.read_text(encoding="utf-8")
+    template.write_text(text.replace("  artifacts: [{type: raw}]\n", ""), encoding="utf-8")
+    report = report_of(rpm_build_env.cli("build", "--json", str(template)))
+
+    image = rpm_build_env.output("azl-plain") / "azl-plain-1.0.raw"
+    artifacts = report["artifacts"]
+    assert isinstance(artifacts, list)
+    assert [(item["kind"], item["compression"], item["path"]) for item in artifacts] == [
+        ("raw", "none", str(image))
+    ]
+    assert image.stat().st_size == 96 * 1024 * 1024

@@ -611,16 +611,25 @@ fn image_stem(checked: &CheckedTemplate) -> String {
 }
 
 fn artifact_requests(checked: &CheckedTemplate) -> Result<Vec<ArtifactRequest>, BuildError> {
-    let Some(disk_section) = &checked.merged.disk else {
-        return Ok(Vec::new());
-    };
+    let listed = checked
+        .merged
+        .disk
+        .as_ref()
+        .map_or(&[][..], |disk| disk.artifacts.as_slice());
     let mut requests = Vec::new();
-    for artifact in &disk_section.artifacts {
+    for artifact in listed {
         let kind = text(artifact.kind.as_ref()).unwrap_or_else(|| "raw".to_owned());
         let compression = text(artifact.compression.as_ref()).unwrap_or_else(|| "none".to_owned());
         requests.push(ArtifactRequest {
             kind: kind.parse()?,
             compression: compression.parse()?,
+        });
+    }
+    if requests.is_empty() {
+        tracing::info!("disk.artifacts lists nothing: writing the uncompressed raw image");
+        requests.push(ArtifactRequest {
+            kind: ArtifactKind::Raw,
+            compression: Compression::None,
         });
     }
     Ok(requests)
