@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,6 +90,12 @@ def repo_packages() -> list[RpmPackageSpec]:
             arch="x86_64",
             provides=["libhello.so.1()(64bit)"],
             files={"/usr/lib64/libhello.so.1": "not really a library\n"},
+        ),
+        RpmPackageSpec(
+            "slowpost",
+            requires=["bash"],
+            post="touch /var/lib/slowpost-started; sleep 4",
+            post_interpreter="/usr/bin/sh",
         ),
         RpmPackageSpec(
             "failpost",
@@ -421,3 +428,28 @@ def test_disk_without_artifacts_writes_raw_image(rpm_build_env: RpmBuildEnv) -> 
         ("raw", "none", str(image))
     ]
     assert image.stat().st_size == 96 * 1024 * 1024
+
+
+def test_cache_clean_waits_for_running_build(rpm_build_env: RpmBuildEnv) -> None:
+    template = rpm_build_env.template("azl-slow", "slowpost")
+    command = [sys.executable, "-m", "os_image_composer", "--config", str(rpm_build_env.config)]
+    build = subprocess.Popen(
+        [*command, "build", str(template)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    started = rpm_build_env.work / "imageroot" / "azl-slow" / "partial" / "root" / "var" / "lib"
+    deadline = time.monotonic() + 120
+    while build.poll() is None and time.monotonic() < deadline:
+        if (started / "slowpost-started").exists():
+            break
+        time.sleep(0.05)
+    assert build.poll() is None, "the build ended before its slow scriptlet ran"
+
+    # The build installs from the cached files now; clean must wait for it to end.
+    clean = rpm_build_env.cli("cache", "clean", "--provider-id", PROVIDER)
+    # The build publishes its output before it releases the cache.
+    published = (rpm_build_env.output("azl-slow") / "azl-slow-1.0.raw").is_file()
+    _, build_stderr = build.communicate(timeout=120)
+
+    assert clean.returncode == 0, clean.stderr
+    assert published, "cache clean returned before the build published its image"
+    assert build.returncode == 0, build_stderr.decode()[-4000:]

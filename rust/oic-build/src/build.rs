@@ -168,6 +168,9 @@ fn build_checked(
 ) -> Result<BuildReport, BuildError> {
     let (checked, config, layout, path) = (job.checked, job.config, &job.layout, job.path);
     stages.start("packages");
+    // Held for the whole build: the image root is installed from the cached files, so
+    // `cache clean` and `cache prune` wait until the build ends.
+    let _cache_lock = oic_pkgcache::CacheLock::shared(&config.cache_dir.value)?;
     let image_set = ImageSet::resolve(checked, config, options.packages)?;
     let outcome = image_set.outcome();
     check_installed_size(checked, outcome)?;

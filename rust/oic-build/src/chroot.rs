@@ -46,6 +46,9 @@ pub fn ensure_chroot(
         provider: provider_inputs(checked, config),
         snapshot: true,
     };
+    // Held until the environment is installed from the cached files, so `cache clean` and
+    // `cache prune` wait instead of deleting them.
+    let _cache_lock = oic_pkgcache::CacheLock::shared(&config.cache_dir.value)?;
     let (environment, packages, fetch) = match checked.provider.package_format {
         PackageFormat::Deb => {
             let (outcome, packages) =
