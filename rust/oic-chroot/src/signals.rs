@@ -5,7 +5,7 @@
 //! without unwinding. So the first mount installs handlers (`signal-hook`, which writes to a
 //! self-pipe from the handler) and starts a thread that waits on them. On a signal, that thread
 //! takes the registry lock, sends SIGTERM to the process group of every running child command,
-//! unmounts the registered mounts in reverse order (lazily if busy) and exits with
+//! waits up to 3 s for them to end, unmounts the registered mounts in reverse order (lazily if busy) and exits with
 //! 128 + the signal number. It keeps the lock until the process exits, so no new mount starts.
 //! SIGKILL cannot be caught: the next run releases what such a run left (see
 //! [`crate::mountinfo::release_stale_mounts`]).
@@ -44,6 +44,9 @@ static HANDLE_INTERRUPT: AtomicBool = AtomicBool::new(true);
 
 /// How long cancelled children have between SIGTERM and SIGKILL.
 const KILL_GRACE: Duration = Duration::from_secs(5);
+
+/// How long the process waits for its children to end after SIGTERM before it exits.
+const EXIT_GRACE: Duration = Duration::from_secs(3);
 
 fn registry() -> MutexGuard<'static, Registry> {
     // A panic while the lock is held leaves valid data, so a poisoned lock is still usable.
@@ -94,6 +97,7 @@ fn release_and_exit(signal: i32) -> ! {
     );
     let children: Vec<u32> = registry.children.iter().map(|(pid, _)| *pid).collect();
     signal_children(&children, Signal::SIGTERM);
+    wait_for_children(&children, EXIT_GRACE);
     for (_, target) in registry.mounts.iter().rev() {
         if umount2(target, MntFlags::empty()).is_err() {
             let _ = umount2(target, MntFlags::MNT_DETACH);
@@ -107,6 +111,18 @@ fn signal_children(children: &[u32], signal: Signal) {
         if let Ok(pid) = i32::try_from(child) {
             let _ = killpg(Pid::from_raw(pid), signal);
         }
+    }
+}
+
+/// Waits until no process of the groups in `children` is left, or `grace` has passed. The
+/// threads that started them reap them; the groups then no longer exist.
+fn wait_for_children(children: &[u32], grace: Duration) {
+    let deadline = std::time::Instant::now() + grace;
+    let alive = |child: &u32| {
+        i32::try_from(*child).is_ok_and(|pid| killpg(Pid::from_raw(pid), None).is_ok())
+    };
+    while children.iter().any(alive) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
