@@ -267,6 +267,16 @@ fn find_candidates<'a>(keyring: &'a Keyring, signature: &Signature) -> Vec<Candi
     candidates
 }
 
+/// Returns the reason of a failed verification for a message. The OpenPGP library reports a
+/// hash that differs from the signature's hash prefix as a failed internal assertion with both
+/// byte pairs, which says nothing to a reader; other reasons keep their first line.
+fn mismatch_reason(library_text: &str) -> String {
+    if library_text.contains("assertion failed") {
+        return "the hash of the data differs from the hash the signature covers".to_owned();
+    }
+    library_text.lines().next().unwrap_or_default().to_owned()
+}
+
 /// Runs every check on one signature by one candidate key.
 fn check_signature(
     signature: &Signature,
@@ -288,7 +298,7 @@ fn check_signature(
     };
     verified.map_err(|error| SignatureError::BadSignature {
         key: Box::new(signer.clone()),
-        message: error.to_string(),
+        message: mismatch_reason(&error.to_string()),
     })?;
     check_signature_time(signature, created, &signer, options)?;
     let times = CheckTimes {
@@ -403,5 +413,24 @@ fn configured_keys(keyring: &Keyring) -> Vec<String> {
 fn invalid_data(error: &pgp::errors::Error) -> SignatureError {
     SignatureError::InvalidSignatureData {
         message: error.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mismatch_reason_hides_library_assertions() {
+        let library = "assertion failed: `(left == right)`\n  left: `[161, 157]`,\n right: \
+                       `[170, 105]`: signature: invalid signed hash value";
+        assert_eq!(
+            mismatch_reason(library),
+            "the hash of the data differs from the hash the signature covers"
+        );
+        assert_eq!(
+            mismatch_reason("invalid signature\nmore"),
+            "invalid signature"
+        );
     }
 }
