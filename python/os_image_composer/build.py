@@ -99,7 +99,7 @@ class BuildResult:
         lines += [f"{stage.stage:<16}{stage.seconds:>9.2f}" for stage in self.stages]
         lines.append(f"{'total':<16}{self.total_seconds:>9.2f}")
         lines.append("")
-        lines += [f"{use.cache:<12}{use.outcome:<6}{use.detail}" for use in self.caches]
+        lines += [f"{use.cache:<12}{use.outcome:<8}{use.detail}" for use in self.caches]
         lines.append("")
         lines += [f"{artifact.path}  ({artifact.bytes} bytes)" for artifact in self.artifacts]
         return "\n".join(lines)

@@ -420,10 +420,14 @@ def _run_resolve(args: argparse.Namespace) -> int:
         print(json.dumps(resolution._data, indent=2))
         return EXIT_OK
 
-    width = max(len(package.name) for package in resolution.packages)
+    name_width = max(len(package.name) for package in resolution.packages)
+    version_width = max(len(package.version) for package in resolution.packages)
+    arch_width = max(len(package.architecture) for package in resolution.packages)
     for package in resolution.packages:
-        columns = (package.version, package.architecture, package.repository)
-        print(f"{package.name:<{width}}  " + "  ".join(columns))
+        print(
+            f"{package.name:<{name_width}}  {package.version:<{version_width}}  "
+            f"{package.architecture:<{arch_width}}  {package.repository}"
+        )
     megabytes = resolution.download_size / 1e6
     print(
         f"{len(resolution)} packages, {megabytes:.1f} MB to download, resolved in "
