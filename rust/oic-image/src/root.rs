@@ -808,6 +808,27 @@ mod tests {
     }
 
     #[test]
+    fn differences_name_checksum_type_change() {
+        let record = |checksum: &str| PackageRecord {
+            name: "app".to_owned(),
+            version: "1.0-1".to_owned(),
+            architecture: "x86_64".to_owned(),
+            sha256: checksum.to_owned(),
+        };
+        let mut recorded = request(settings()).manifest();
+        recorded.packages = vec![record("aa")];
+        let mut changed = recorded.clone();
+        changed.packages = vec![record("sha512:bb")];
+        assert_eq!(
+            differences(&recorded, &changed),
+            [
+                "package app 1.0-1: its checksum type changed (sha256 -> sha512); the file is \
+                 installed again"
+            ]
+        );
+    }
+
+    #[test]
     fn differences_name_unknown_input() {
         let recorded = request(settings()).manifest();
         let mut changed = recorded.clone();
