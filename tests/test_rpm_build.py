@@ -368,6 +368,29 @@ def test_rpm_rebuild_reuses_image_root(rpm_build_env: RpmBuildEnv) -> None:
     assert leftovers(rpm_build_env.root) == []
 
 
+def test_rpm_rebuild_names_changed_settings(rpm_build_env: RpmBuildEnv) -> None:
+    template = rpm_build_env.template("azl-renamed", "hello")
+    report_of(rpm_build_env.cli("build", "--json", str(template)))
+    text = template.read_text(encoding="utf-8")
+    text = text.replace("hostname: azl-renamed-host", "hostname: azl-renamed-2")
+    template.write_text(text + '    - cmd: "echo again > /etc/oic-again"\n', encoding="utf-8")
+
+    changed = report_of(rpm_build_env.cli("build", "--json", str(template)))
+
+    caches = changed["caches"]
+    assert isinstance(caches, list)
+    image_root = next(entry for entry in caches if entry["cache"] == "image root")
+    assert image_root["outcome"] == "miss"
+    reasons = image_root["detail"].split("; ")
+    assert "systemConfig.hostname changed: azl-renamed-host -> azl-renamed-2" in reasons
+    assert "systemConfig.configurations changed" in reasons
+    assert len(reasons) == 2, image_root["detail"]
+    disk = RawDisk(rpm_build_env.output("azl-renamed") / "azl-renamed-1.0.raw")
+    assert disk.read_text("/etc/hostname") == "azl-renamed-2\n"
+    assert disk.read_text("/etc/oic-again") == "again\n"
+    assert leftovers(rpm_build_env.root) == []
+
+
 def test_failing_post_scriptlet_keeps_output(rpm_build_env: RpmBuildEnv) -> None:
     good = rpm_build_env.template("azl-post", "hello")
     report_of(rpm_build_env.cli("build", "--json", str(good)))

@@ -37,6 +37,8 @@ pub struct PackageRecord {
     pub name: String,
     pub version: String,
     pub architecture: String,
+    /// The package file's hex SHA256, or `TYPE:HEX` for another checksum type, such as the
+    /// `sha512:` values of an RPM repository indexed with SHA-512.
     pub sha256: String,
 }
 
@@ -192,10 +194,9 @@ fn package_differences(old: &[PackageRecord], new: &[PackageRecord], changes: &m
                 "package {name} changed: {} -> {}",
                 previous.version, record.version
             )),
-            Some(previous) if previous.sha256 != record.sha256 => changes.push(format!(
-                "package {name} {} changed content: SHA256 {} -> {}",
-                record.version, previous.sha256, record.sha256
-            )),
+            Some(previous) if previous.sha256 != record.sha256 => {
+                changes.push(content_change(name, previous, record));
+            }
             Some(previous) if previous.architecture != record.architecture => {
                 changes.push(format!(
                     "package {name} changed architecture: {} -> {}",
@@ -210,6 +211,29 @@ fn package_differences(old: &[PackageRecord], new: &[PackageRecord], changes: &m
             changes.push(format!("package {name} removed: {}", record.version));
         }
     }
+}
+
+/// Describes a package whose version stayed and whose recorded checksum changed.
+fn content_change(name: &str, old: &PackageRecord, new: &PackageRecord) -> String {
+    let (old_type, new_type) = (checksum_type(&old.sha256), checksum_type(&new.sha256));
+    if old_type != new_type {
+        return format!(
+            "package {name} {}: its checksum type changed ({old_type} -> {new_type}); the file \
+             is installed again",
+            new.version
+        );
+    }
+    format!(
+        "package {name} {} changed content: checksum {} -> {}",
+        new.version, old.sha256, new.sha256
+    )
+}
+
+/// Returns the checksum type of a recorded checksum: the part before `:`, or `sha256`.
+fn checksum_type(recorded: &str) -> &str {
+    recorded
+        .split_once(':')
+        .map_or("sha256", |(checksum_type, _)| checksum_type)
 }
 
 /// Numbers the temporary files of [`write_atomic`] within this process.
@@ -292,7 +316,37 @@ mod tests {
         let new = manifest(&[("dash", "0.5.12-2", "bb")], &["K1"]);
         assert_eq!(
             old.differences(&new),
-            ["package dash 0.5.12-2 changed content: SHA256 aa -> bb"]
+            ["package dash 0.5.12-2 changed content: checksum aa -> bb"]
+        );
+    }
+
+    #[test]
+    fn rebuilt_package_keeps_checksum_type() {
+        let old = manifest(&[("app", "1.0-1", "sha512:aa")], &["K1"]);
+        let new = manifest(&[("app", "1.0-1", "sha512:bb")], &["K1"]);
+        assert_eq!(
+            old.differences(&new),
+            ["package app 1.0-1 changed content: checksum sha512:aa -> sha512:bb"]
+        );
+    }
+
+    #[test]
+    fn checksum_type_change_is_named() {
+        let old = manifest(&[("app", "1.0-1", "aa")], &["K1"]);
+        let new = manifest(&[("app", "1.0-1", "sha512:bb")], &["K1"]);
+        assert_eq!(
+            old.differences(&new),
+            [
+                "package app 1.0-1: its checksum type changed (sha256 -> sha512); the file is \
+                 installed again"
+            ]
+        );
+        assert_eq!(
+            new.differences(&old),
+            [
+                "package app 1.0-1: its checksum type changed (sha512 -> sha256); the file is \
+                 installed again"
+            ]
         );
     }
 

@@ -275,16 +275,122 @@ fn differences(recorded: &RootManifest, expected: &RootManifest) -> Vec<String> 
         snapshot: None,
     };
     changes.extend(as_chroot(recorded).differences(&as_chroot(expected)));
-    if let (Some(old), Some(new)) = (recorded.inputs.as_object(), expected.inputs.as_object()) {
-        for (key, value) in new {
-            if old.get(key) != Some(value) {
-                changes.push(format!("the template's {key} changed"));
-            }
+    changes.extend(input_differences(&recorded.inputs, &expected.inputs));
+    changes
+}
+
+/// A value under the manifest's `inputs`, and the template path that sets it.
+struct InputField {
+    /// JSON pointer into `inputs`.
+    pointer: &'static str,
+    template_path: &'static str,
+    /// Whether a change prints the old and new value. Only short values that contain no
+    /// secret are printed: never users, commands, files or the kernel command line.
+    show_values: bool,
+}
+
+const fn field(
+    pointer: &'static str,
+    template_path: &'static str,
+    show_values: bool,
+) -> InputField {
+    InputField {
+        pointer,
+        template_path,
+        show_values,
+    }
+}
+
+/// Every value of [`RootRequest::manifest`]'s `inputs`. Two fields that the same template
+/// value sets, such as the kernel command line, give one reason.
+const INPUT_FIELDS: &[InputField] = &[
+    field("/settings/hostname", "systemConfig.hostname", true),
+    field("/settings/users", "systemConfig.users", false),
+    field("/settings/files", "systemConfig.additionalFiles", false),
+    field(
+        "/settings/configurations",
+        "systemConfig.configurations",
+        false,
+    ),
+    field("/settings/cmdline", "systemConfig.kernel.cmdline", false),
+    field(
+        "/bootloader/provider",
+        "systemConfig.bootloader.provider",
+        true,
+    ),
+    field(
+        "/bootloader/boot_type",
+        "systemConfig.bootloader.bootType",
+        true,
+    ),
+    field("/bootloader/arch", "target.arch", true),
+    field("/bootloader/cmdline", "systemConfig.kernel.cmdline", false),
+    field("/bootloader/entry_name", "image.name", true),
+    field("/plan", "disk", false),
+    field("/kernelPackages", "systemConfig.kernel.packages", false),
+    field("/image/name", "image.name", true),
+    field("/image/version", "image.version", true),
+];
+
+/// Maximum length in bytes of a value that a reason prints.
+const MAX_SHOWN_VALUE: usize = 64;
+
+/// Describes each changed template setting by its template path. A change that no entry of
+/// [`INPUT_FIELDS`] covers, such as in a manifest of another layout, gives one general reason.
+fn input_differences(old: &serde_json::Value, new: &serde_json::Value) -> Vec<String> {
+    let mut changes: Vec<String> = Vec::new();
+    for input in INPUT_FIELDS {
+        let (before, after) = (old.pointer(input.pointer), new.pointer(input.pointer));
+        if before == after {
+            continue;
         }
-    } else if recorded.inputs != expected.inputs {
+        let reason = input_change(input, before, after);
+        if !changes.contains(&reason) {
+            changes.push(reason);
+        }
+    }
+
+    if uncovered_inputs(old) != uncovered_inputs(new) {
         changes.push("the template changed".to_owned());
     }
     changes
+}
+
+/// Returns `inputs` with every value of [`INPUT_FIELDS`] set to null.
+fn uncovered_inputs(inputs: &serde_json::Value) -> serde_json::Value {
+    let mut rest = inputs.clone();
+    for input in INPUT_FIELDS {
+        if let Some(value) = rest.pointer_mut(input.pointer) {
+            *value = serde_json::Value::Null;
+        }
+    }
+    rest
+}
+
+fn input_change(
+    input: &InputField,
+    before: Option<&serde_json::Value>,
+    after: Option<&serde_json::Value>,
+) -> String {
+    let path = input.template_path;
+    match (input.show_values, shown_value(before), shown_value(after)) {
+        (true, Some(before), Some(after)) => format!("{path} changed: {before} -> {after}"),
+        _ => format!("{path} changed"),
+    }
+}
+
+/// Returns a short string value for a reason, `unset` for a missing value, or `None` when the
+/// value is not a short single-line string.
+fn shown_value(value: Option<&serde_json::Value>) -> Option<String> {
+    match value {
+        None | Some(serde_json::Value::Null) => Some("unset".to_owned()),
+        Some(serde_json::Value::String(text))
+            if text.len() <= MAX_SHOWN_VALUE && !text.chars().any(char::is_control) =>
+        {
+            Some(text.clone())
+        }
+        Some(_) => None,
+    }
 }
 
 /// Fails before installing when the folder lacks room for the installed packages plus a tenth.
@@ -503,6 +609,7 @@ mod tests {
     use oic_config::validate::TableType;
 
     use super::*;
+    use crate::configure::{FileSettings, UserSettings};
     use crate::disk::PartitionPlan;
 
     fn partition(id: &str, mount_point: &str, fs_type: &str) -> PartitionPlan {
@@ -525,6 +632,208 @@ mod tests {
     fn write(path: &Path) {
         fs_err::create_dir_all(path.parent().unwrap()).unwrap();
         fs_err::write(path, "x").unwrap();
+    }
+
+    fn request(settings: RootSettings) -> RootRequest<'static> {
+        RootRequest {
+            dir: PathBuf::from("/nonexistent"),
+            provider: ProviderInputs {
+                id: "debian-debian12-x86_64".to_owned(),
+                repositories: Vec::new(),
+            },
+            packages: RootPackages::Deb(&[]),
+            kernel_packages: vec!["linux-image-amd64".to_owned()],
+            settings,
+            plan: DiskPlan {
+                size: 1 << 30,
+                table: TableType::Gpt,
+                disk_id: String::new(),
+                partitions: vec![partition("rootfs", "/", "ext4")],
+            },
+            bootloader: BootloaderSettings {
+                provider: "grub".to_owned(),
+                boot_type: "efi".to_owned(),
+                arch: "x86_64".to_owned(),
+                cmdline: "console=ttyS0".to_owned(),
+                entry_name: "edge".to_owned(),
+            },
+            sbom: SbomInfo {
+                image_name: "edge".to_owned(),
+                image_version: "1.0.0".to_owned(),
+                tool_version: String::new(),
+                created: String::new(),
+            },
+        }
+    }
+
+    fn user(password: &str) -> UserSettings {
+        UserSettings {
+            name: "alice".to_owned(),
+            uid: None,
+            password: Some(password.to_owned()),
+            hash_algo: Some("sha512".to_owned()),
+            groups: Vec::new(),
+            sudo: false,
+            shell: None,
+            home: None,
+        }
+    }
+
+    fn settings() -> RootSettings {
+        RootSettings {
+            hostname: Some("edge".to_owned()),
+            users: vec![user("first-secret")],
+            files: Vec::new(),
+            configurations: vec!["echo one".to_owned()],
+            cmdline: "console=ttyS0".to_owned(),
+        }
+    }
+
+    /// Returns the reasons to rebuild a root of `settings()` as a root of `changed`.
+    fn reasons(changed: &RootRequest<'_>) -> Vec<String> {
+        let recorded = request(settings()).manifest();
+        differences(&recorded, &changed.manifest())
+    }
+
+    #[test]
+    fn differences_empty_for_same_request() {
+        assert!(reasons(&request(settings())).is_empty());
+    }
+
+    #[test]
+    fn differences_name_hostname_with_values() {
+        let mut changed = settings();
+        changed.hostname = Some("edge-2".to_owned());
+        assert_eq!(
+            reasons(&request(changed)),
+            ["systemConfig.hostname changed: edge -> edge-2"]
+        );
+    }
+
+    #[test]
+    fn differences_name_removed_hostname() {
+        let mut changed = settings();
+        changed.hostname = None;
+        assert_eq!(
+            reasons(&request(changed)),
+            ["systemConfig.hostname changed: edge -> unset"]
+        );
+    }
+
+    #[test]
+    fn differences_name_configurations() {
+        let mut changed = settings();
+        changed.configurations.push("echo two".to_owned());
+        assert_eq!(
+            reasons(&request(changed)),
+            ["systemConfig.configurations changed"]
+        );
+    }
+
+    #[test]
+    fn differences_hide_user_values() {
+        let mut changed = settings();
+        changed.users = vec![user("second-secret")];
+        let found = reasons(&request(changed));
+        assert_eq!(found, ["systemConfig.users changed"]);
+        assert!(!found[0].contains("secret"));
+    }
+
+    #[test]
+    fn differences_name_files() {
+        let mut changed = settings();
+        changed.files.push(FileSettings {
+            source: PathBuf::from("/srv/motd"),
+            sha256: "aa".to_owned(),
+            destination: "/etc/motd".to_owned(),
+            mode: None,
+        });
+        assert_eq!(
+            reasons(&request(changed)),
+            ["systemConfig.additionalFiles changed"]
+        );
+    }
+
+    #[test]
+    fn differences_name_cmdline_once() {
+        let mut changed = request(RootSettings {
+            cmdline: "console=tty0".to_owned(),
+            ..settings()
+        });
+        changed.bootloader.cmdline = "console=tty0".to_owned();
+        assert_eq!(reasons(&changed), ["systemConfig.kernel.cmdline changed"]);
+    }
+
+    #[test]
+    fn differences_name_image_and_disk() {
+        let mut changed = request(settings());
+        changed.sbom.image_version = "1.0.1".to_owned();
+        changed.plan.size *= 2;
+        changed.kernel_packages.clear();
+        assert_eq!(
+            reasons(&changed),
+            [
+                "disk changed",
+                "systemConfig.kernel.packages changed",
+                "image.version changed: 1.0.0 -> 1.0.1",
+            ]
+        );
+    }
+
+    /// Fails when a value of the manifest's `inputs` has no entry in [`INPUT_FIELDS`], whose
+    /// changes would then be reported only as "the template changed".
+    #[test]
+    fn input_fields_cover_every_input() {
+        fn leaves(value: &serde_json::Value, path: &str, found: &mut Vec<String>) {
+            match value {
+                serde_json::Value::Object(map) => {
+                    for (key, child) in map {
+                        leaves(child, &format!("{path}/{key}"), found);
+                    }
+                }
+                serde_json::Value::Null => {}
+                _ => found.push(path.to_owned()),
+            }
+        }
+        let mut uncovered = Vec::new();
+        leaves(
+            &uncovered_inputs(&request(settings()).manifest().inputs),
+            "",
+            &mut uncovered,
+        );
+        assert!(
+            uncovered.is_empty(),
+            "inputs without a template path: {uncovered:?}"
+        );
+    }
+
+    #[test]
+    fn differences_name_checksum_type_change() {
+        let record = |checksum: &str| PackageRecord {
+            name: "app".to_owned(),
+            version: "1.0-1".to_owned(),
+            architecture: "x86_64".to_owned(),
+            sha256: checksum.to_owned(),
+        };
+        let mut recorded = request(settings()).manifest();
+        recorded.packages = vec![record("aa")];
+        let mut changed = recorded.clone();
+        changed.packages = vec![record("sha512:bb")];
+        assert_eq!(
+            differences(&recorded, &changed),
+            [
+                "package app 1.0-1: its checksum type changed (sha256 -> sha512); the file is \
+                 installed again"
+            ]
+        );
+    }
+
+    #[test]
+    fn differences_name_unknown_input() {
+        let recorded = request(settings()).manifest();
+        let mut changed = recorded.clone();
+        changed.inputs["future"] = serde_json::json!(1);
+        assert_eq!(differences(&recorded, &changed), ["the template changed"]);
     }
 
     #[test]
