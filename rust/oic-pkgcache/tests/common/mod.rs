@@ -75,6 +75,7 @@ pub fn quick_options() -> FetchOptions {
         max_retry_after: Duration::from_secs(1),
         proxy: ProxyConfig::Direct,
         file_check: None,
+        offline: false,
     }
 }
 
