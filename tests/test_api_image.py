@@ -156,10 +156,11 @@ def test_warm_async_builds_reuse_caches(composer: oic.Composer, example: BuiltIm
 @pytest.mark.boot
 def test_example_boots_and_runs_command(example: BuiltImage) -> None:
     output = example.run("uname -r; cat /etc/hostname; systemctl is-system-running --wait")
-    kernel, hostname, state = output.splitlines()
-    assert kernel == example.result.kernel
-    assert hostname == "debian-minimal"
-    assert state in ("running", "degraded")
+    # Kernel and systemd messages on the serial console can land between the command's lines.
+    lines = output.splitlines()
+    assert example.result.kernel in lines, output
+    assert "debian-minimal" in lines, output
+    assert {"running", "degraded"} & set(lines), output
 
 
 # A Python program that builds through Composer, is stopped with SIGINT by the test, then checks
