@@ -445,3 +445,68 @@ def test_repository_lookup_rpm(tmp_path: Path, rpm_repo: RepoFixture) -> None:
         "data-user",
         "data-orphan",
     }
+
+
+def test_cache_verify_checks_rpms(tmp_path: Path, rpm_repo: RepoFixture) -> None:
+    config = write_files(tmp_path, rpm_repo, "app")
+    pool = tmp_path / "cache" / "pkgCache" / PROVIDER
+    fetched = cli(config, "fetch", str(tmp_path / "t.yml"))
+    assert fetched.returncode == 0, fetched.stderr
+    rpms = sorted(pool.glob("*.rpm"))
+    assert rpms
+
+    clean = cli(config, "cache", "verify", "--provider-id", PROVIDER)
+    assert clean.returncode == 0, clean.stderr
+    report = json.loads(clean.stdout)
+    assert report["ok"] == len(rpms)
+    assert report["mismatched"] == []
+    assert report["unknown"] == []
+
+    app = pool / "app-1.0-1.x86_64.rpm"
+    damage(app)
+    listed = cli(config, "cache", "verify", "--provider-id", PROVIDER)
+    assert listed.returncode == 0, listed.stderr
+    report = json.loads(listed.stdout)
+    assert report["ok"] == len(rpms) - 1
+    assert [entry["file_name"] for entry in report["mismatched"]] == [app.name]
+    assert report["mismatched"][0]["deleted"] is False
+    assert app.is_file()
+
+    deleted = cli(config, "cache", "verify", "--provider-id", PROVIDER, "--delete")
+    assert deleted.returncode == 0, deleted.stderr
+    report = json.loads(deleted.stdout)
+    assert [entry["file_name"] for entry in report["mismatched"]] == [app.name]
+    assert report["mismatched"][0]["deleted"] is True
+    assert not app.exists()
+
+
+def test_cache_verify_skips_unbuilt_provider(tmp_path: Path, rpm_repo: RepoFixture) -> None:
+    config = write_files(tmp_path, rpm_repo, "app")
+    fetched = cli(config, "fetch", str(tmp_path / "t.yml"))
+    assert fetched.returncode == 0, fetched.stderr
+    assert not (tmp_path / "cache" / "pkgCache" / "debian-debian12-x86_64").exists()
+
+    # Without --provider-id the command checks the Debian provider, which has no cache folder.
+    result = cli(config, "cache", "verify")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report == {"ok": 0, "mismatched": [], "unknown": []}
+
+
+def test_package_cache_verify_sha512(tmp_path: Path, sha512_repo: RepoFixture) -> None:
+    config = write_files(tmp_path, sha512_repo, "tool")
+    resolution, _ = template(tmp_path, config).fetch()
+    cache = oic.Composer.from_file(config).cache
+    pool = tmp_path / "cache" / "pkgCache" / PROVIDER
+
+    report = cache.verify(PROVIDER)
+    assert report["ok"] == len(resolution)
+    assert report["mismatched"] == []
+
+    tool = pool / "tool-2.0-1.noarch.rpm"
+    damage(tool)
+    report = cache.verify(PROVIDER, delete=True)
+    assert report["ok"] == len(resolution) - 1
+    assert [entry["file_name"] for entry in report["mismatched"]] == [tool.name]
+    assert report["mismatched"][0]["reason"] == "upstream_changed"
+    assert not tool.exists()

@@ -55,7 +55,10 @@ class PackageCache:
         return dict(json.loads(data))
 
     def verify(self, provider: str, delete: bool = False) -> dict[str, Any]:
-        """Check every cached package file of `provider` against its cached metadata."""
+        """Check every cached package file of `provider` against its cached metadata, offline.
+
+        A provider with no package cache folder returns a report with nothing checked.
+        """
         return dict(json.loads(_native.cache_verify(provider, delete, **self._paths())))
 
     def _work_dir(self) -> str | None:

@@ -8,8 +8,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use oic_config::{CheckedTemplate, Config};
-use oic_pkgcache::{CheckFailure, ChecksumType, FileCheck, SharedFileCheck, WantedFile};
+use oic_config::{CheckedTemplate, Config, Provider};
+use oic_pkgcache::{
+    CheckFailure, ChecksumType, FileCheck, SharedFileCheck, VerifyIndex, WantedFile,
+};
 use oic_rpm::{
     ChecksumAlgorithm, RpmCandidate, RpmMetadataOptions, RpmPackage, RpmRepoMetadata,
     RpmResolution, RpmSolveRequest, RpmUniverse,
@@ -132,6 +134,33 @@ fn load_all(
         .map(|repository| oic_rpm::load_repository_blocking(repository, metadata_options))
         .collect::<Result<Vec<_>, _>>()
         .map_err(BuildError::from)
+}
+
+/// Builds the `cache verify` index of an RPM provider from its cached, verified repomd and
+/// primary metadata, with no network access. Each `.rpm` file name maps to the size and
+/// checksum of its primary entry, in that entry's checksum type.
+pub fn load_rpm_verify_index(
+    provider: &Provider,
+    cache_dir: &Path,
+) -> Result<VerifyIndex, BuildError> {
+    let mut options = RpmMetadataOptions::new(cache_dir, &provider.id, &provider.package_arch);
+    options.offline = true;
+
+    let mut index = VerifyIndex::new();
+    for repository in &provider.repositories {
+        let metadata = oic_rpm::load_repository_blocking(repository, &options)?;
+        for package in &metadata.packages {
+            let checksum_type = checksum_type_of(package.checksum.algorithm);
+            let file_name = file_name_of(&package.location);
+            index.insert_checksum(
+                file_name,
+                package.size,
+                checksum_type,
+                &package.checksum.value,
+            );
+        }
+    }
+    Ok(index)
 }
 
 fn report_of(metadata: &RpmRepoMetadata) -> RepositoryReport {

@@ -92,14 +92,7 @@ async fn attempt_once(
         .map_err(|error| Failure::Final(PkgCacheError::io(partial.path(), error)))?;
     if let Some(mismatch) = received.mismatch(wanted) {
         return Err(Failure::Transient {
-            message: format!(
-                "received {} bytes with {kind} {}, expected {} bytes with {kind} {}",
-                received.size,
-                received.checksum,
-                wanted.size,
-                wanted.checksum,
-                kind = wanted.checksum_type,
-            ),
+            message: received.describe_mismatch(wanted),
             wait: None,
             error: mismatch,
         });
@@ -253,19 +246,36 @@ impl Received {
         if self.size == wanted.size && self.checksum == wanted.checksum && !self.overflowed {
             return None;
         }
-        let actual = if self.overflowed {
-            format!("(not computed, the body exceeds {} bytes)", wanted.size)
-        } else {
-            self.checksum.clone()
-        };
         Some(PkgCacheError::Checksum {
             url: redact(&wanted.url),
             checksum_type: wanted.checksum_type,
             expected: wanted.checksum.clone(),
             expected_size: wanted.size,
-            actual,
+            actual: self.actual_checksum(wanted),
             actual_size: self.size,
         })
+    }
+
+    /// Returns the retry message of a mismatch: what arrived and what the index promised.
+    fn describe_mismatch(&self, wanted: &WantedFile) -> String {
+        format!(
+            "received {} bytes with {kind} {}, expected {} bytes with {kind} {}",
+            self.size,
+            self.actual_checksum(wanted),
+            wanted.size,
+            wanted.checksum,
+            kind = wanted.checksum_type,
+        )
+    }
+
+    /// Returns the digest of the body, or a note when the body overflowed. The sink stops hashing
+    /// at the chunk that passes the expected size, so its digest then covers only a prefix.
+    fn actual_checksum(&self, wanted: &WantedFile) -> String {
+        if self.overflowed {
+            format!("(not computed, the body exceeds {} bytes)", wanted.size)
+        } else {
+            self.checksum.clone()
+        }
     }
 }
 
@@ -315,5 +325,65 @@ impl Sink {
             overflowed: self.size > self.limit,
         };
         Ok((self.file, received))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+    fn wanted(body: &[u8]) -> WantedFile {
+        WantedFile {
+            file_name: "alpha_1.0_amd64.deb".to_owned(),
+            url: "http://127.0.0.1:1/alpha_1.0_amd64.deb".to_owned(),
+            size: body.len() as u64,
+            checksum_type: ChecksumType::Sha256,
+            checksum: oic_repo::cache::sha256_hex(body),
+            repository: "main".to_owned(),
+        }
+    }
+
+    fn receive(wanted: &WantedFile, body: &[u8]) -> Received {
+        let file = tempfile::tempfile().unwrap();
+        let mut sink = Sink::new(file, wanted.size, wanted.checksum_type);
+        sink.push(body).unwrap();
+        sink.finish().unwrap().1
+    }
+
+    #[test]
+    fn overflow_message_has_no_digest() {
+        let wanted = wanted(b"good");
+        let received = receive(&wanted, b"good!!");
+
+        let message = received.describe_mismatch(&wanted);
+        assert!(message.contains("received 6 bytes"), "{message}");
+        assert!(
+            message.contains("not computed, the body exceeds 4 bytes"),
+            "{message}"
+        );
+        assert!(!message.contains(EMPTY_SHA256), "{message}");
+
+        let error = received.mismatch(&wanted).unwrap().to_string();
+        assert!(
+            error.contains("not computed, the body exceeds 4 bytes"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn equal_size_message_has_digest() {
+        let wanted = wanted(b"good");
+        let received = receive(&wanted, b"bad!");
+
+        let message = received.describe_mismatch(&wanted);
+        let digest = oic_repo::cache::sha256_hex(b"bad!");
+        assert!(
+            message.contains(&format!("received 4 bytes with sha256 {digest}")),
+            "{message}"
+        );
+        assert!(!message.contains("not computed"), "{message}");
+        assert!(received.mismatch(&wanted).is_some());
     }
 }

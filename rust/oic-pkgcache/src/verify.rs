@@ -13,11 +13,14 @@ use crate::error::PkgCacheError;
 use crate::layout::{check_provider_id, is_package_name, list_subdirs, pkg_cache_root};
 use crate::lock::CacheLock;
 
-/// The size and SHA256 an index gives for a file name.
+/// The size and checksum an index gives for a file name.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ExpectedFile {
     pub size: u64,
-    pub sha256: String,
+    #[serde(default)]
+    pub checksum_type: ChecksumType,
+    /// The lowercase hexadecimal digest in `checksum_type`.
+    pub checksum: String,
 }
 
 /// Expected contents by file name. One name may have several entries when repositories
@@ -32,10 +35,23 @@ impl VerifyIndex {
         Self::default()
     }
 
+    /// Adds a file with a SHA256 digest, as Debian indexes give it.
     pub fn insert(&mut self, file_name: &str, size: u64, sha256: &str) {
+        self.insert_checksum(file_name, size, ChecksumType::Sha256, sha256);
+    }
+
+    /// Adds a file with a digest of `checksum_type`, as RPM primary metadata gives it.
+    pub fn insert_checksum(
+        &mut self,
+        file_name: &str,
+        size: u64,
+        checksum_type: ChecksumType,
+        checksum: &str,
+    ) {
         let expected = ExpectedFile {
             size,
-            sha256: sha256.to_ascii_lowercase(),
+            checksum_type,
+            checksum: checksum.to_ascii_lowercase(),
         };
         let entries = self.files.entry(file_name.to_owned()).or_default();
         if !entries.contains(&expected) {
@@ -66,8 +82,8 @@ impl VerifyIndex {
     }
 }
 
-/// Builds the index from the metadata cache only, with no network access: `options.offline` is
-/// forced on.
+/// Builds the index of a Debian provider from the metadata cache only, with no network access:
+/// `options.offline` is forced on.
 pub fn load_verify_index(
     repositories: &[Repository],
     options: &MetadataOptions,
@@ -85,7 +101,7 @@ pub fn load_verify_index(
 #[serde(rename_all = "snake_case", tag = "status")]
 pub enum VerifyStatus {
     Ok,
-    /// The index knows the name, but the file has another size or SHA256.
+    /// The index lists the name, but the file has another size or checksum.
     Mismatched {
         reason: RedownloadReason,
     },
@@ -105,7 +121,7 @@ pub struct VerifiedFile {
 }
 
 /// The result of [`verify`].
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct VerifyReport {
     pub ok: usize,
     pub mismatched: Vec<VerifiedFile>,
@@ -186,8 +202,8 @@ fn judge(
         let state = check_file(
             path,
             candidate.size,
-            ChecksumType::Sha256,
-            &candidate.sha256,
+            candidate.checksum_type,
+            &candidate.checksum,
         )
         .map_err(|error| PkgCacheError::io(path, error))?;
         match state {

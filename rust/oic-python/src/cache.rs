@@ -1,12 +1,13 @@
 //! The package cache and the fetch step as seen from Python.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use oic_build::PackagesOptions;
+use oic_config::PackageFormat;
 use oic_pkgcache::{
     CleanOptions, CleanScope, FetchReport, NoReporter, PkgCacheError, PruneOptions, Reporter,
-    TextReporter,
+    TextReporter, VerifyIndex, VerifyReport,
 };
 use pyo3::prelude::*;
 
@@ -217,7 +218,9 @@ pub(crate) fn cache_prune(
     Ok(serde_json::to_string(&report).expect("prune reports serialize"))
 }
 
-/// Checks every cached package file of a provider against its cached metadata.
+/// Checks every cached package file of a provider against its cached metadata: the Debian
+/// indexes or the RPM primary metadata, by the provider's `packageFormat`. A provider with no
+/// package cache folder has nothing to check and gets an empty report.
 #[pyfunction]
 #[pyo3(signature = (provider, delete=false, config_file=None, cache_dir=None))]
 pub(crate) fn cache_verify(
@@ -232,18 +235,50 @@ pub(crate) fn cache_verify(
         let message = format!("Unknown provider `{provider}`");
         return Err(python_error_with(py, "CacheError", &message, &[]));
     };
-    let options = oic_repo::MetadataOptions {
-        cache_dir: config.cache_dir.value.clone(),
-        provider_id: provider.to_owned(),
-        architecture: definition.package_arch.clone(),
-        offline: true,
-    };
+    let cache_dir = &config.cache_dir.value;
+
     let work = || {
-        let index = oic_pkgcache::load_verify_index(&definition.repositories, &options)?;
-        oic_pkgcache::verify(&config.cache_dir.value, Some(provider), delete, &index)
+        let report = if has_package_folder(cache_dir, provider) {
+            let index = verify_index(&definition, cache_dir)?;
+            oic_pkgcache::verify(cache_dir, Some(provider), delete, &index)?
+        } else {
+            tracing::info!(provider, "no package cache folder, nothing to verify");
+            VerifyReport::default()
+        };
+        Ok::<_, oic_build::BuildError>(report)
     };
-    let report = crate::cancel::run(py, None, work, |py, error| cache_error(py, &error))?;
+    let report = crate::cancel::run(py, None, work, |py, error| {
+        python_error_with(py, "CacheError", &error.to_string(), &[])
+    })?;
     Ok(serde_json::to_string(&report).expect("verify reports serialize"))
+}
+
+fn has_package_folder(cache_dir: &Path, provider: &str) -> bool {
+    oic_pkgcache::layout::pkg_cache_root(cache_dir)
+        .join(provider)
+        .is_dir()
+}
+
+/// Loads the offline verify index in the provider's package format.
+fn verify_index(
+    definition: &oic_config::Provider,
+    cache_dir: &Path,
+) -> Result<VerifyIndex, oic_build::BuildError> {
+    match definition.package_format {
+        PackageFormat::Rpm => oic_build::rpm_packages::load_rpm_verify_index(definition, cache_dir),
+        PackageFormat::Deb => {
+            let options = oic_repo::MetadataOptions {
+                cache_dir: cache_dir.to_owned(),
+                provider_id: definition.id.clone(),
+                architecture: definition.package_arch.clone(),
+                offline: true,
+            };
+            Ok(oic_pkgcache::load_verify_index(
+                &definition.repositories,
+                &options,
+            )?)
+        }
+    }
 }
 
 /// Resolves, fetches and creates or reuses the provider's chroot environment for a template.
