@@ -42,6 +42,18 @@ pub struct PackageRecord {
     pub sha256: String,
 }
 
+impl PackageRecord {
+    /// Builds the record of an RPM, with `[epoch:]version-release` as its version.
+    pub fn for_rpm(package: &RpmChrootPackage) -> Self {
+        Self {
+            name: package.name.clone(),
+            version: package.evr(),
+            architecture: package.arch.clone(),
+            sha256: package.manifest_checksum(),
+        }
+    }
+}
+
 /// The snapshot tarball a manifest describes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SnapshotRecord {
@@ -80,15 +92,7 @@ impl Manifest {
     /// Builds the manifest of an environment of the RPM `packages` for `provider`. The version
     /// recorded is `[epoch:]version-release`.
     pub fn for_rpm(provider: &ProviderInputs, packages: &[RpmChrootPackage]) -> Self {
-        let records = packages
-            .iter()
-            .map(|package| PackageRecord {
-                name: package.name.clone(),
-                version: package.evr(),
-                architecture: package.arch.clone(),
-                sha256: package.manifest_checksum(),
-            })
-            .collect();
+        let records = packages.iter().map(PackageRecord::for_rpm).collect();
         Self::from_records(provider, records)
     }
 

@@ -55,15 +55,7 @@ impl RootPackages<'_> {
             Self::Deb(packages) => return Manifest::new(provider, packages).packages,
             Self::Rpm { packages, .. } => packages,
         };
-        let mut records: Vec<PackageRecord> = packages
-            .iter()
-            .map(|package| PackageRecord {
-                name: package.name.clone(),
-                version: package.evr(),
-                architecture: package.arch.clone(),
-                sha256: package.manifest_checksum(),
-            })
-            .collect();
+        let mut records: Vec<PackageRecord> = packages.iter().map(PackageRecord::for_rpm).collect();
         records.sort_by(|a, b| (&a.name, &a.architecture).cmp(&(&b.name, &b.architecture)));
         records
     }
