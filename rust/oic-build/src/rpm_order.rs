@@ -146,7 +146,8 @@ fn order_components(requires: &[BTreeSet<usize>], components: &Components) -> Ve
     order
 }
 
-/// Orders the members of one component, breaking its cycles as the module documentation says.
+/// Orders the members of one component, breaking its cycles by the rule in the module
+/// documentation.
 fn order_cycle(members: &[usize], edges: &[OrderEdge]) -> Vec<usize> {
     if members.len() == 1 {
         return members.to_vec();

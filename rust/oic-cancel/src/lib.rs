@@ -42,7 +42,7 @@ impl Token {
         self.0.load(Ordering::SeqCst)
     }
 
-    /// Whether `self` and `other` are the same token.
+    /// Returns whether `self` and `other` are the same token.
     pub fn same(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
     }
@@ -52,12 +52,12 @@ thread_local! {
     static CURRENT: RefCell<Option<Token>> = const { RefCell::new(None) };
 }
 
-/// The token of the calling thread, if it entered one.
+/// Returns the token of the calling thread, if it entered one.
 pub fn current() -> Option<Token> {
     CURRENT.with(|current| current.borrow().clone())
 }
 
-/// Whether the calling thread's token is cancelled.
+/// Returns whether the calling thread's token is cancelled.
 pub fn is_cancelled() -> bool {
     CURRENT.with(|current| current.borrow().as_ref().is_some_and(Token::is_cancelled))
 }

@@ -5,15 +5,15 @@
 //! without unwinding. So the first mount installs handlers (`signal-hook`, which writes to a
 //! self-pipe from the handler) and starts a thread that waits on them. On a signal, that thread
 //! takes the registry lock, sends SIGTERM to the process group of every running child command,
-//! waits up to 3 s for them to end, unmounts the registered mounts in reverse order (lazily if busy) and exits with
-//! 128 + the signal number. It keeps the lock until the process exits, so no new mount starts.
+//! waits up to 3 s for them to end, unmounts the registered mounts in reverse order (lazily if
+//! busy) and exits with 128 + the signal number. It keeps the lock until the process exits, so no new mount starts.
 //! SIGKILL cannot be caught: the next run releases what such a run left (see
 //! [`crate::mountinfo::release_stale_mounts`]).
 //!
 //! A caller that turns SIGINT into a cancellation of its own (the Python binding, where SIGINT
-//! raises `KeyboardInterrupt`) calls [`leave_interrupt_to_caller`] first; then only SIGTERM is
-//! handled here, and the caller stops a call with [`cancel`], which also stops the children that
-//! call started; the guards release its mounts as the work returns its error.
+//! raises `KeyboardInterrupt`) calls [`leave_interrupt_to_caller`] first. Then only SIGTERM is
+//! handled here. The caller stops a call with [`cancel`], which also stops the children that call
+//! started, and the guards release its mounts as the work returns its error.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -102,7 +102,7 @@ async fn fetch_inner(
     assemble(&dir, plan, outcomes, started)
 }
 
-/// The error of an offline fetch that would need `downloads`.
+/// Builds the error of an offline fetch that would need `downloads`.
 fn offline_error(downloads: &[&Planned]) -> PkgCacheError {
     const NAMED: usize = 5;
     let mut files: Vec<&str> = downloads

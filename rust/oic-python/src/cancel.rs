@@ -3,7 +3,7 @@
 //! Each long call runs on a worker thread with a cancellation token, while the calling thread
 //! waits in short steps with the GIL released and runs Python's signal handlers between them.
 //! When a handler raises (`KeyboardInterrupt` on Ctrl-C, or a Jupyter kernel interrupt), the
-//! token is cancelled: the call's child processes get SIGTERM, its loops stop at their next
+//! token is cancelled. The call's child processes then get SIGTERM, its loops stop at their next
 //! check, and its guards release mounts and temporary files as the error returns. The call then
 //! re-raises the handler's exception, so the process lives on. Only the main thread runs signal
 //! handlers; a call from another thread is stopped through a [`CancelToken`], and then raises
@@ -47,13 +47,13 @@ impl CancelToken {
     }
 }
 
-/// Runs `work` on a worker thread under a token (`given`, or a new one) and waits for it as
+/// Runs `work` on a worker thread under a token (`caller_token`, or a new one) and waits for it as
 /// described in the module documentation. An interrupt raises the signal handler's exception
 /// (`KeyboardInterrupt`), a failure after `CancelToken.cancel()` raises `CancellationError`, and
 /// other failures go through `map`.
 pub(crate) fn run<T, E, W, M>(
     py: Python<'_>,
-    given: Option<&CancelToken>,
+    caller_token: Option<&CancelToken>,
     work: W,
     map: M,
 ) -> PyResult<T>
@@ -63,7 +63,7 @@ where
     W: FnOnce() -> Result<T, E> + Send,
     M: FnOnce(Python<'_>, E) -> PyErr,
 {
-    let token = given.map_or_else(Token::new, |given| given.token.clone());
+    let token = caller_token.map_or_else(Token::new, |caller| caller.token.clone());
     let (result, interrupt) = std::thread::scope(|threads| {
         let (done, finished) = mpsc::sync_channel::<()>(1);
         let worker_token = token.clone();

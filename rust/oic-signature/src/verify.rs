@@ -269,7 +269,7 @@ fn find_candidates<'a>(keyring: &'a Keyring, signature: &Signature) -> Vec<Candi
 
 /// Returns the reason of a failed verification for a message. The OpenPGP library reports a
 /// hash that differs from the signature's hash prefix as a failed internal assertion with both
-/// byte pairs, which says nothing to a reader; other reasons keep their first line.
+/// byte pairs, which means nothing to a reader. Other reasons keep their first line.
 fn mismatch_reason(library_text: &str) -> String {
     if library_text.contains("assertion failed") {
         return "the hash of the data differs from the hash the signature covers".to_owned();
